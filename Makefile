@@ -1,0 +1,62 @@
+# The two commands a newcomer needs: `make run` and `make test`. See README.md.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export MODERATION_STATE_DIR ?= $(CURDIR)/.state
+KAFKA := deploy/kafka/kafka.sh
+PYTEST_ARGS ?=
+
+.PHONY: help venv run test lint typecheck unit integration kafka-up kafka-down train bench clean
+
+help:
+	@echo "make run         local Kafka + trained model + the service + sample traffic"
+	@echo "make test        lint, type-check and every test (starts Kafka if needed)"
+	@echo "make kafka-up    start the local single-node Kafka (127.0.0.1:9092)"
+	@echo "make kafka-down  stop it"
+	@echo "make train       train the model into \$$MODERATION_STATE_DIR/model"
+	@echo "make bench       benchmarks (not part of make test)"
+	@echo "make clean       remove .venv and .state"
+
+$(BIN)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+venv: $(BIN)/.installed
+
+kafka-up:
+	$(KAFKA) start
+
+kafka-down:
+	$(KAFKA) stop
+
+train: venv
+	$(BIN)/moderation train
+
+run: venv
+	deploy/run.sh
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: venv
+	$(BIN)/mypy
+
+# Every test, the Kafka ones included: pytest's exit code 5 (no tests ran) fails too.
+test: venv lint typecheck kafka-up
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+unit: venv
+	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+
+bench: venv kafka-up
+	$(BIN)/python bench/bench_classifier.py
+
+clean:
+	-$(KAFKA) stop
+	rm -rf $(VENV) .state
