@@ -1,0 +1,1 @@
+"""Comment moderation service: Kafka in, spam/abuse scores, decisions out."""

@@ -1,0 +1,269 @@
+"""Bytes <-> events: the versioned JSON contracts of `service/schemas/`.
+
+Parsing is strict about what the contract names and lenient about what it does not:
+unknown fields are kept. Every failure is an `InvalidComment` with a precise reason.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from service.domain.errors import InvalidComment
+from service.domain.errors import InvalidCommentReason as R
+from service.domain.model import Author, Comment, Decision
+
+COMMENT_SCHEMA: Final = "moderation.comment.v1"
+DECISION_SCHEMA: Final = "moderation.decision.v1"
+DEAD_LETTER_SCHEMA: Final = "moderation.dead-letter.v1"
+
+# Auto decisions get a name-based id: a replayed batch re-creates the same event_id, so a
+# consumer that dedupes by event_id is safe even outside read_committed.
+_EVENT_NAMESPACE: Final = uuid.UUID("6f1c1d1e-6b5e-4c8e-9d38-4f0f3b5a2c11")
+
+_ID_RE: Final = re.compile(r"[^\x00-\x1f\x7f]{1,256}")
+_SITE_RE: Final = re.compile(r"[A-Za-z0-9._-]{1,128}")
+_KNOWN: Final = frozenset(
+    {"schema", "id", "site_id", "text", "thread_id", "parent_id", "author", "created_at", "lang"}
+)
+_AUTHOR_FIELDS: Final = ("id", "name", "email", "url", "ip", "user_agent")
+_MAX_OPTIONAL_CHARS: Final = 2048
+_SURROGATE_ESCAPE: Final = re.compile(r"\\u[dD][89a-fA-F]")
+
+Header = tuple[str, bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_text_chars: int = 20_000
+    max_message_bytes: int = 1_000_000
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _type_name(value: object) -> str:
+    return {dict: "object", list: "array", str: "string", bool: "boolean"}.get(
+        type(value), "number" if isinstance(value, int | float) else "null"
+    )
+
+
+def _string(doc: Mapping[str, Any], name: str, *, required: bool, where: str = "") -> str | None:
+    path = f"{where}{name}"
+    if name not in doc or (not required and doc[name] is None):
+        if required:
+            raise InvalidComment(R.MISSING_FIELD, f"required field '{path}' is missing")
+        return None
+    value = doc[name]
+    if not isinstance(value, str):
+        raise InvalidComment(
+            R.WRONG_TYPE, f"field '{path}' must be a string, got {_type_name(value)}"
+        )
+    return value
+
+
+def _checked_id(value: str, name: str, pattern: re.Pattern[str], rule: str) -> str:
+    if not pattern.fullmatch(value):
+        raise InvalidComment(R.INVALID_VALUE, f"field '{name}' must be {rule}")
+    return value
+
+
+def _optional_short(doc: Mapping[str, Any], name: str, where: str = "") -> str | None:
+    value = _string(doc, name, required=False, where=where)
+    if value is not None and len(value) > _MAX_OPTIONAL_CHARS:
+        raise InvalidComment(
+            R.INVALID_VALUE, f"field '{where}{name}' is longer than {_MAX_OPTIONAL_CHARS} chars"
+        )
+    return value
+
+
+def _timestamp(value: str) -> datetime:
+    # RFC 3339 needs a date, a time and an offset (Z or +hh:mm).
+    if not re.fullmatch(
+        r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})", value
+    ):
+        raise InvalidComment(
+            R.INVALID_TIMESTAMP, f"field 'created_at' is not an RFC 3339 timestamp: {value[:40]!r}"
+        )
+    text = value.replace("z", "Z").replace("Z", "+00:00")
+    fraction = re.search(r"\.(\d+)", text)
+    if fraction and len(fraction.group(1)) > 6:  # Python keeps microseconds
+        text = text.replace(fraction.group(0), "." + fraction.group(1)[:6])
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise InvalidComment(
+            R.INVALID_TIMESTAMP, f"field 'created_at' is not a valid date/time: {exc}"
+        ) from exc
+
+
+def _author(doc: Mapping[str, Any]) -> Author:
+    raw = doc.get("author")
+    if raw is None:
+        return Author()
+    if not isinstance(raw, dict):
+        raise InvalidComment(
+            R.WRONG_TYPE, f"field 'author' must be an object, got {_type_name(raw)}"
+        )
+    values = {name: _optional_short(raw, name, where="author.") for name in _AUTHOR_FIELDS}
+    return Author(**values)
+
+
+def decode_comment(value: bytes | None, limits: Limits) -> Comment:
+    """Parse one `comments` record value, or raise `InvalidComment` saying why not."""
+    if value is None:
+        raise InvalidComment(R.INVALID_JSON, "record has no value (tombstone)")
+    if len(value) > limits.max_message_bytes:
+        raise InvalidComment(
+            R.TOO_LARGE, f"record is {len(value)} bytes, limit {limits.max_message_bytes}"
+        )
+    try:
+        text = value.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidComment(
+            R.INVALID_UTF8, f"invalid UTF-8 at byte {exc.start}: {exc.reason}"
+        ) from exc
+    try:
+        doc = json.loads(text, parse_constant=_reject_constant)
+    except RecursionError as exc:
+        raise InvalidComment(R.INVALID_JSON, "JSON nested too deeply") from exc
+    except ValueError as exc:
+        raise InvalidComment(R.INVALID_JSON, f"not valid JSON: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise InvalidComment(
+            R.NOT_AN_OBJECT, f"a comment event is a JSON object, got {_type_name(doc)}"
+        )
+    if _SURROGATE_ESCAPE.search(text):
+        # Escaped lone surrogates ("\\ud800") parse, but cannot be encoded again.
+        try:
+            json.dumps(doc, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidComment(R.INVALID_VALUE, "a string holds an unpaired surrogate") from exc
+    return comment_from_mapping(doc, limits)
+
+
+def comment_from_mapping(doc: Mapping[str, Any], limits: Limits) -> Comment:
+    schema = doc.get("schema", COMMENT_SCHEMA)
+    if schema != COMMENT_SCHEMA:
+        raise InvalidComment(
+            R.UNSUPPORTED_SCHEMA, f"schema {str(schema)[:60]!r} is not {COMMENT_SCHEMA!r}"
+        )
+    comment_id = _checked_id(
+        _string(doc, "id", required=True) or "",
+        "id",
+        _ID_RE,
+        "1 to 256 characters without control characters",
+    )
+    site_id = _checked_id(
+        _string(doc, "site_id", required=True) or "",
+        "site_id",
+        _SITE_RE,
+        "1 to 128 characters of A-Z a-z 0-9 . _ -",
+    )
+    text = _string(doc, "text", required=True) or ""
+    if len(text) > limits.max_text_chars:
+        raise InvalidComment(
+            R.TEXT_TOO_LONG, f"text has {len(text)} characters, limit {limits.max_text_chars}"
+        )
+    created = _string(doc, "created_at", required=False)
+    return Comment(
+        id=comment_id,
+        site_id=site_id,
+        text=text,
+        thread_id=_optional_short(doc, "thread_id"),
+        parent_id=_optional_short(doc, "parent_id"),
+        author=_author(doc),
+        created_at=_timestamp(created) if created is not None else None,
+        lang=_optional_short(doc, "lang"),
+        extra={k: v for k, v in doc.items() if k not in _KNOWN},
+    )
+
+
+def rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def auto_event_id(site_id: str, comment_id: str) -> str:
+    return str(uuid.uuid5(_EVENT_NAMESPACE, f"auto\x1f{site_id}\x1f{comment_id}"))
+
+
+def decision_document(decision: Decision, event_id: str, decided_at: datetime) -> dict[str, Any]:
+    return {
+        "schema": DECISION_SCHEMA,
+        "event_id": event_id,
+        "comment_id": decision.comment_id,
+        "site_id": decision.site_id,
+        "action": decision.action.value,
+        "final": decision.final,
+        "scores": {
+            "spam": round(decision.scores.spam, 6),
+            "abuse": round(decision.scores.abuse, 6),
+        },
+        "reasons": [{"code": r.code.value, "detail": r.detail} for r in decision.reasons],
+        "model_version": decision.model_version,
+        "policy_version": decision.policy_version,
+        "decided_by": decision.decided_by,
+        "decided_at": rfc3339(decided_at),
+    }
+
+
+def _dumps(doc: Mapping[str, Any]) -> bytes:
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def encode_decision(decision: Decision, event_id: str, decided_at: datetime) -> bytes:
+    return _dumps(decision_document(decision, event_id, decided_at))
+
+
+def decision_key(site_id: str, comment_id: str) -> bytes:
+    return f"{site_id}:{comment_id}".encode()
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRecord:
+    """Where a record came from, as a DLQ entry names it."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int | None
+    key: bytes | None
+    value: bytes | None
+    headers: Sequence[Header] = ()
+
+
+def _b64(data: bytes | None) -> str | None:
+    return None if data is None else base64.b64encode(data).decode("ascii")
+
+
+def encode_dead_letter(
+    source: SourceRecord, error: InvalidComment, failed_at: datetime
+) -> tuple[bytes, list[Header]]:
+    """The DLQ record: the reason in headers and body, the original bytes intact (base64)."""
+    body = {
+        "schema": DEAD_LETTER_SCHEMA,
+        "reason": error.reason.value,
+        "detail": error.detail,
+        "failed_at": rfc3339(failed_at),
+        "source": {
+            "topic": source.topic,
+            "partition": source.partition,
+            "offset": source.offset,
+            "timestamp_ms": source.timestamp_ms,
+        },
+        "key_base64": _b64(source.key),
+        "value_base64": _b64(source.value),
+    }
+    headers = [
+        *[(k, v) for k, v in source.headers if not k.startswith("moderation.")],
+        ("moderation.error.reason", error.reason.value.encode()),
+        ("moderation.error.detail", error.detail.encode("utf-8", "replace")[:1000]),
+    ]
+    return _dumps(body), headers

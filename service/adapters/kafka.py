@@ -1,0 +1,231 @@
+"""The Kafka edge: one transaction per batch of consume -> transform -> produce.
+
+For each batch from `getmany`, the decisions, the dead letters and the consumer offsets are
+written in one Kafka transaction. A crash before the commit aborts all three, the batch is
+read again from the last committed offsets, and read_committed readers never see the
+aborted copy. Any Kafka failure tears the session down and rebuilds it with backoff, which
+also rewinds the consumer to the committed offsets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, ProducerFenced, TopicAlreadyExistsError
+from aiokafka.structs import ConsumerRecord
+
+from service.adapters.codec import SourceRecord
+from service.domain.errors import ModerationError
+from service.pipeline import BatchOutcome, Pipeline
+
+log = logging.getLogger(__name__)
+
+
+class FatalKafkaError(ModerationError):
+    """A state that retrying cannot mend (e.g. another instance took our transactional id)."""
+
+
+@dataclass(frozen=True, slots=True)
+class KafkaConfig:
+    bootstrap: str
+    topic: str
+    group_id: str
+    transactional_id: str
+    batch_max_records: int = 500
+    poll_timeout_ms: int = 500
+    retry_initial_seconds: float = 0.5
+    retry_max_seconds: float = 30.0
+    session_timeout_ms: int = 10_000
+    close_timeout_seconds: float = 10.0
+
+
+class Backoff:
+    """Exponential backoff with full jitter, capped."""
+
+    def __init__(self, initial: float, cap: float, rng: random.Random | None = None) -> None:
+        self._initial = initial
+        self._cap = cap
+        self._attempt = 0
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not security
+
+    def reset(self) -> None:
+        self._attempt = 0
+
+    def next_delay(self) -> float:
+        ceiling = min(self._cap, self._initial * 2.0**self._attempt)
+        self._attempt += 1
+        return ceiling / 2 + self._rng.uniform(0, ceiling / 2)
+
+
+class _FinishBatchBeforeRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Partitions are given up only after the batch in hand has committed, so the next owner
+    starts from offsets that include it."""
+
+    def __init__(self, lock: asyncio.Lock) -> None:
+        self._lock = lock
+
+    async def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
+        async with self._lock:
+            log.info("partitions revoked", extra={"partitions": _names(revoked)})
+
+    async def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
+        log.info("partitions assigned", extra={"partitions": _names(assigned)})
+
+
+def _names(partitions: Sequence[TopicPartition]) -> list[str]:
+    return sorted(f"{tp.topic}[{tp.partition}]" for tp in partitions)
+
+
+BatchHook = Callable[[BatchOutcome], None]
+
+
+class KafkaPipelineRunner:
+    def __init__(
+        self,
+        config: KafkaConfig,
+        pipeline: Pipeline,
+        executor: Executor,
+        stop: asyncio.Event,
+        on_batch: BatchHook | None = None,
+    ) -> None:
+        self._config = config
+        self._pipeline = pipeline
+        self._executor = executor
+        self._stop = stop
+        self._on_batch = on_batch
+        self._lock = asyncio.Lock()
+        self._backoff = Backoff(config.retry_initial_seconds, config.retry_max_seconds)
+
+    async def run(self) -> None:
+        """Consume until `stop` is set. Transient Kafka failures are retried forever, with
+        backoff; only `FatalKafkaError` ends the run early."""
+        while not self._stop.is_set():
+            try:
+                await self._session()
+            except ProducerFenced as exc:
+                raise FatalKafkaError(
+                    f"transactional id {self._config.transactional_id!r} was taken over by "
+                    "another instance; give every instance its own MODERATION_INSTANCE_ID"
+                ) from exc
+            except (KafkaError, OSError) as exc:
+                delay = self._backoff.next_delay()
+                log.warning(
+                    "kafka unavailable, retrying",
+                    extra={
+                        "bootstrap": self._config.bootstrap,
+                        "error": f"{type(exc).__name__}: {exc}",
+                        "retry_in_seconds": round(delay, 2),
+                    },
+                )
+                await self._sleep_unless_stopped(delay)
+
+    async def _sleep_unless_stopped(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), timeout=seconds)
+
+    async def _session(self) -> None:
+        cfg = self._config
+        producer = AIOKafkaProducer(
+            bootstrap_servers=cfg.bootstrap,
+            transactional_id=cfg.transactional_id,
+            enable_idempotence=True,
+            acks="all",
+            linger_ms=5,
+            client_id=f"{cfg.transactional_id}-producer",
+        )
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=cfg.bootstrap,
+            group_id=cfg.group_id,
+            enable_auto_commit=False,
+            isolation_level="read_committed",
+            auto_offset_reset="earliest",
+            session_timeout_ms=cfg.session_timeout_ms,
+            client_id=f"{cfg.transactional_id}-consumer",
+        )
+        try:
+            await producer.start()
+            consumer.subscribe([cfg.topic], listener=_FinishBatchBeforeRevoke(self._lock))
+            await consumer.start()
+            log.info(
+                "consuming",
+                extra={"topic": cfg.topic, "group_id": cfg.group_id, "bootstrap": cfg.bootstrap},
+            )
+            while not self._stop.is_set():
+                batch = await consumer.getmany(
+                    timeout_ms=cfg.poll_timeout_ms, max_records=cfg.batch_max_records
+                )
+                if batch:
+                    async with self._lock:
+                        await self._process(producer, batch)
+                    self._backoff.reset()
+        finally:
+            await self._close("consumer", consumer.stop)
+            await self._close("producer", producer.stop)
+
+    async def _close(self, what: str, stop: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await asyncio.wait_for(stop(), timeout=self._config.close_timeout_seconds)
+        except (KafkaError, OSError, TimeoutError) as exc:
+            log.warning(
+                "kafka client did not close cleanly", extra={"client": what, "error": str(exc)}
+            )
+
+    async def _process(
+        self, producer: AIOKafkaProducer, batch: Mapping[TopicPartition, Sequence[ConsumerRecord]]
+    ) -> None:
+        records = [
+            SourceRecord(
+                topic=m.topic,
+                partition=m.partition,
+                offset=m.offset,
+                timestamp_ms=m.timestamp,
+                key=m.key,
+                value=m.value,
+                headers=tuple(m.headers or ()),
+            )
+            for messages in batch.values()
+            for m in messages
+        ]
+        offsets = {tp: messages[-1].offset + 1 for tp, messages in batch.items()}
+        loop = asyncio.get_running_loop()
+        outcome = await loop.run_in_executor(self._executor, self._pipeline.process_batch, records)
+        async with producer.transaction():
+            for out in outcome.records:
+                await producer.send(out.topic, out.value, key=out.key, headers=list(out.headers))
+            await producer.send_offsets_to_transaction(offsets, self._config.group_id)
+        log.debug(
+            "batch committed",
+            extra={
+                "records": len(records),
+                "offsets": {f"{tp.topic}[{tp.partition}]": o for tp, o in offsets.items()},
+            },
+        )
+        if self._on_batch is not None:
+            self._on_batch(outcome)
+
+
+async def create_topics(
+    bootstrap: str, topics: Sequence[str], partitions: int, replication_factor: int = 1
+) -> list[str]:
+    """Create the topics that do not exist yet; returns the names it created."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [t for t in topics if t not in existing]
+        if missing:
+            with contextlib.suppress(TopicAlreadyExistsError):  # a concurrent creator won
+                await admin.create_topics(
+                    [NewTopic(t, partitions, replication_factor) for t in missing]
+                )
+        return missing
+    finally:
+        await admin.close()

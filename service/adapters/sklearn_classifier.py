@@ -1,0 +1,28 @@
+"""The model adapter: the `classifier` package's artifact behind the `Classifier` port."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import classifier
+from service.domain.model import Comment, Scores
+
+
+class ModelClassifier:
+    def __init__(self, model: classifier.Model) -> None:
+        self._model = model
+
+    @classmethod
+    def load(cls, path: Path) -> ModelClassifier:
+        return cls(classifier.load_model(path))
+
+    @property
+    def version(self) -> str:
+        return self._model.version
+
+    def score(self, comments: Sequence[Comment]) -> list[Scores]:
+        raw = self._model.score(
+            [c.text for c in comments], author_urls=[c.author.url for c in comments]
+        )
+        return [Scores(spam=s.spam, abuse=s.abuse) for s in raw]

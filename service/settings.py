@@ -1,0 +1,184 @@
+"""Typed, validated settings, read once at start from `MODERATION_*` variables.
+
+`Settings.from_env(env)` takes the mapping explicitly (tests pass a dict) and reports every bad
+value at once, naming the variable.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final, TypeVar
+
+from service.domain.errors import InvalidPolicy, ModerationError
+from service.domain.policy import Policy, Thresholds
+
+PREFIX: Final = "MODERATION_"
+T = TypeVar("T")
+
+
+class SettingsError(ModerationError):
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("invalid settings:\n  " + "\n  ".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    state_dir: Path
+    kafka_bootstrap: str
+    http_port: int
+    database_url: str
+    model_path: Path
+    policy_file: Path | None
+    tokens_file: Path | None
+    topic_comments: str
+    topic_decisions: str
+    topic_dlq: str
+    group_id: str
+    instance_id: str
+    transactional_id: str
+    batch_max_records: int
+    max_text_chars: int
+    max_message_bytes: int
+    policy: Policy
+    log_level: str
+    kafka_retry_max_seconds: float
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Settings:
+        r = _Reader(os.environ if env is None else env)
+        base = cwd or Path.cwd()
+
+        def path(raw: str) -> Path:
+            return (base / raw).resolve()
+
+        state_dir = r.get("STATE_DIR", path, (base / ".state").resolve())
+        group_id = r.get("GROUP_ID", _name, "moderation")
+        instance_id = r.get("INSTANCE_ID", _name, socket.gethostname())
+        spam = (
+            r.get("SPAM_APPROVE_BELOW", _float_in(0, 1), 0.5),
+            r.get("SPAM_REJECT_AT", _float_in(0, 1), 0.9),
+        )
+        abuse = (
+            r.get("ABUSE_APPROVE_BELOW", _float_in(0, 1), 0.5),
+            r.get("ABUSE_REJECT_AT", _float_in(0, 1), 0.9),
+        )
+        settings = cls(
+            state_dir=state_dir,
+            kafka_bootstrap=r.get("KAFKA_BOOTSTRAP", _bootstrap, "127.0.0.1:9092"),
+            http_port=r.get("HTTP_PORT", _int_in(0, 65535), 8080),
+            database_url=r.get(
+                "DATABASE_URL", _database_url, f"sqlite:///{state_dir / 'moderation.db'}"
+            ),
+            model_path=r.get("MODEL_PATH", path, state_dir / "model"),
+            policy_file=r.get("POLICY_FILE", path, None),
+            tokens_file=r.get("TOKENS_FILE", path, None),
+            topic_comments=r.get("TOPIC_COMMENTS", _topic, "comments"),
+            topic_decisions=r.get("TOPIC_DECISIONS", _topic, "comment-decisions"),
+            topic_dlq=r.get("TOPIC_DLQ", _topic, "comments-dlq"),
+            group_id=group_id,
+            instance_id=instance_id,
+            transactional_id=r.get("TRANSACTIONAL_ID", _name, f"{group_id}-{instance_id}"),
+            batch_max_records=r.get("BATCH_MAX_RECORDS", _int_in(1, 100_000), 500),
+            max_text_chars=r.get("MAX_TEXT_CHARS", _int_in(1, 1_000_000), 20_000),
+            max_message_bytes=r.get("MAX_MESSAGE_BYTES", _int_in(1024, 100_000_000), 1_000_000),
+            log_level=r.get("LOG_LEVEL", _log_level, "INFO"),
+            kafka_retry_max_seconds=r.get("KAFKA_RETRY_MAX_SECONDS", _float_in(0.1, 600), 30.0),
+            policy=_policy(r, r.get("POLICY_VERSION", _name, "env-1"), spam, abuse),
+        )
+        r.raise_if_problems()
+        return settings
+
+
+def _policy(
+    r: _Reader, version: str, spam: tuple[float, float], abuse: tuple[float, float]
+) -> Policy:
+    try:
+        return Policy(version=version, spam=Thresholds(*spam), abuse=Thresholds(*abuse))
+    except InvalidPolicy as exc:
+        r.problems.append(f"{PREFIX}SPAM_*/{PREFIX}ABUSE_* thresholds: {exc}")
+        return Policy(version=version, spam=Thresholds(0.5, 0.9), abuse=Thresholds(0.5, 0.9))
+
+
+class _Reader:
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = env
+        self.problems: list[str] = []
+
+    def get(self, name: str, parse: Callable[[str], T], default: T) -> T:
+        raw = self._env.get(PREFIX + name)
+        if raw is None or raw.strip() == "":
+            return default
+        try:
+            return parse(raw.strip())
+        except ValueError as exc:
+            self.problems.append(f"{PREFIX}{name}={raw!r}: {exc}")
+            return default
+
+    def raise_if_problems(self) -> None:
+        if self.problems:
+            raise SettingsError(self.problems)
+
+
+def _int_in(low: int, high: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ValueError("not a whole number") from None
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low} and {high}")
+        return value
+
+    return parse
+
+
+def _float_in(low: float, high: float) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ValueError("not a number") from None
+        if not low <= value <= high:  # also rejects nan
+            raise ValueError(f"must be between {low} and {high}")
+        return value
+
+    return parse
+
+
+def _name(raw: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9._:-]{1,200}", raw):
+        raise ValueError("1-200 characters of A-Z a-z 0-9 . _ : -")
+    return raw
+
+
+def _topic(raw: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9._-]{1,249}", raw):
+        raise ValueError("a Kafka topic name is 1-249 characters of A-Z a-z 0-9 . _ -")
+    return raw
+
+
+def _bootstrap(raw: str) -> str:
+    for server in raw.split(","):
+        host, _, port = server.strip().rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"expected host:port[,host:port...], got {server.strip()!r}")
+    return raw
+
+
+def _database_url(raw: str) -> str:
+    if not re.match(r"(sqlite:///|postgres(ql)?://)", raw):
+        raise ValueError("expected sqlite:///PATH or postgresql://...")
+    return raw
+
+
+def _log_level(raw: str) -> str:
+    level = raw.upper()
+    if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise ValueError("one of DEBUG, INFO, WARNING, ERROR")
+    return level
