@@ -1,0 +1,73 @@
+"""`moderation serve` when the broker is not there, and on SIGTERM."""
+
+from __future__ import annotations
+
+import signal
+import socket
+from pathlib import Path
+
+import pytest
+
+from tests.kafka_helpers import ServiceProcess, wait_until
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = int(fields[11]) + int(fields[12])  # utime + stime
+    return ticks / 100
+
+
+async def test_serve_with_the_broker_down_retries_with_backoff_and_stops_on_sigterm(
+    tiny_model: Path, tmp_path: Path
+) -> None:
+    port = free_port()  # nothing listens here
+    service = ServiceProcess(
+        {
+            "MODERATION_KAFKA_BOOTSTRAP": f"127.0.0.1:{port}",
+            "MODERATION_MODEL_PATH": str(tiny_model),
+            "MODERATION_KAFKA_RETRY_MAX_SECONDS": "2",
+        },
+        tmp_path / "service.log",
+    )
+    try:
+
+        def retries() -> list[dict[str, object]]:
+            return [e for e in service.logs() if e.get("event") == "kafka unavailable, retrying"]
+
+        async def retried_four_times() -> bool:
+            assert service.proc.poll() is None, "the service exited instead of retrying"
+            return len(retries()) >= 4
+
+        await wait_until(retried_four_times, 60, "four retry log lines")
+        started_cpu = cpu_seconds(service.proc.pid)
+        first_four = retries()[:4]
+
+        async def retried_twice_more() -> bool:
+            return len(retries()) >= 6
+
+        await wait_until(retried_twice_more, 60, "two more retries")
+        busy = cpu_seconds(service.proc.pid) - started_cpu
+
+        for entry in first_four:
+            assert entry["level"] == "warning"
+            assert entry["bootstrap"] == f"127.0.0.1:{port}"
+            assert "error" in entry
+        delays = [float(str(e["retry_in_seconds"])) for e in retries()]
+        assert delays[0] <= 0.5  # starts small ...
+        assert all(d <= 2.0 for d in delays)  # ... and is capped
+        assert max(delays[3:]) >= 1.0  # ... after growing
+        # two retries take >= 1 s of waiting; a spinning loop would burn that much CPU
+        assert busy < 0.5
+
+        service.signal(signal.SIGTERM)
+        assert await service.wait(15) == 0
+    finally:
+        service.ensure_dead()

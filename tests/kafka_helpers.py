@@ -1,0 +1,214 @@
+"""Helpers for tests against the real local broker: topics, kcat, the service as a process."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
+
+from service.adapters.kafka import create_topics
+
+ROOT = Path(__file__).resolve().parent.parent
+BOOTSTRAP = os.environ.get("MODERATION_TEST_KAFKA", "127.0.0.1:9092")
+
+
+@dataclass(frozen=True)
+class KafkaTopics:
+    comments: str
+    decisions: str
+    dlq: str
+    group_id: str
+
+    @classmethod
+    async def create(cls, partitions: int = 3) -> KafkaTopics:
+        tag = uuid.uuid4().hex[:10]
+        topics = cls(f"comments-{tag}", f"decisions-{tag}", f"dlq-{tag}", f"moderation-{tag}")
+        await create_topics(BOOTSTRAP, [topics.comments, topics.decisions, topics.dlq], partitions)
+        return topics
+
+    def env(self) -> dict[str, str]:
+        return {
+            "MODERATION_KAFKA_BOOTSTRAP": BOOTSTRAP,
+            "MODERATION_TOPIC_COMMENTS": self.comments,
+            "MODERATION_TOPIC_DECISIONS": self.decisions,
+            "MODERATION_TOPIC_DLQ": self.dlq,
+            "MODERATION_GROUP_ID": self.group_id,
+        }
+
+
+async def wait_until(
+    condition: Callable[[], Awaitable[bool]], seconds: float, what: str, every: float = 0.2
+) -> None:
+    """Await a condition by polling it; fail with `what` if it does not hold in time."""
+    deadline = time.monotonic() + seconds
+    while not await condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {seconds}s waiting for {what}")
+        await asyncio.sleep(every)
+
+
+async def partitions_of(topic: str) -> list[TopicPartition]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+    await admin.start()
+    try:
+        [described] = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    partitions = [TopicPartition(topic, p["partition"]) for p in described["partitions"]]
+    assert partitions, f"topic {topic} has no partitions: {described}"
+    return partitions
+
+
+async def end_offsets(topic: str) -> dict[int, int]:
+    partitions = await partitions_of(topic)
+    consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP)
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets(partitions)
+        return {tp.partition: offset for tp, offset in ends.items()}
+    finally:
+        # aiokafka 0.14: stopping a group-less consumer before its background task has had
+        # one turn re-raises that task's CancelledError. Give it the turn.
+        await asyncio.sleep(0)
+        await consumer.stop()
+
+
+async def committed_offsets(group_id: str, topic: str) -> dict[int, int]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group_id)
+    except KafkaError as exc:
+        if not exc.retriable:  # e.g. the offsets topic is still being created
+            raise
+        return {}
+    finally:
+        await admin.close()
+    return {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic}
+
+
+async def consumed_count(group_id: str, topic: str) -> int:
+    """How many input records the group has committed past."""
+    return sum(max(0, o) for o in (await committed_offsets(group_id, topic)).values())
+
+
+async def all_consumed(group_id: str, topic: str) -> bool:
+    ends = await end_offsets(topic)
+    done = await committed_offsets(group_id, topic)
+    return all(done.get(p, 0) >= end for p, end in ends.items())
+
+
+def kcat_produce(topic: str, lines: list[tuple[bytes | None, bytes]], workdir: Path) -> None:
+    """Produce with kcat, one message per line, key and value split by \\x1f."""
+    path = workdir / f"{topic}.in"
+    with path.open("wb") as out:
+        for key, value in lines:
+            assert b"\n" not in value
+            assert b"\x1f" not in value
+            out.write((key or b"") + b"\x1f" + value + b"\n")
+    subprocess.run(
+        [
+            "kcat",
+            "-P",
+            "-b",
+            BOOTSTRAP,
+            "-t",
+            topic,
+            "-K",
+            "\x1f",
+            "-X",
+            "acks=all",
+            "-l",
+            str(path),
+        ],
+        check=True,
+        timeout=120,
+        capture_output=True,
+    )
+
+
+def kcat_consume(topic: str, *, read_committed: bool = True) -> list[dict[str, Any]]:
+    """Read the whole topic with kcat; each record as kcat's JSON envelope."""
+    isolation = "read_committed" if read_committed else "read_uncommitted"
+    result = subprocess.run(
+        [
+            "kcat",
+            "-C",
+            "-b",
+            BOOTSTRAP,
+            "-t",
+            topic,
+            "-o",
+            "beginning",
+            "-e",
+            "-q",
+            "-J",
+            "-X",
+            f"isolation.level={isolation}",
+        ],
+        check=True,
+        timeout=120,
+        capture_output=True,
+    )
+    return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+
+
+def headers_of(envelope: Mapping[str, Any]) -> dict[str, str]:
+    flat = envelope.get("headers") or []
+    return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
+class ServiceProcess:
+    """`moderation serve` as a child process, its logs in a file."""
+
+    def __init__(self, env: Mapping[str, str], log_path: Path) -> None:
+        self.log_path = log_path
+        self._log = log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "service", "serve"],
+            cwd=ROOT,
+            env={**os.environ, **env},
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def logs(self) -> list[dict[str, Any]]:
+        lines = self.log_path.read_text(errors="replace").splitlines()
+        out = []
+        for line in lines:
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                out.append({"event": line, "level": "raw"})
+        return out
+
+    def signal(self, sig: signal.Signals) -> None:
+        self.proc.send_signal(sig)
+
+    async def wait(self, seconds: float) -> int:
+        deadline = time.monotonic() + seconds
+        while (code := self.proc.poll()) is None:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"service did not exit within {seconds}s")
+            await asyncio.sleep(0.05)
+        self._log.close()
+        return code
+
+    def ensure_dead(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=30)
+        self._log.close()

@@ -1,0 +1,66 @@
+"""The folders are the architecture: these tests keep them honest."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+IO_LIBRARIES = {
+    "aiokafka",
+    "aiohttp",
+    "sqlite3",
+    "asyncpg",
+    "psycopg",
+    "sklearn",
+    "numpy",
+    "prometheus_client",
+    "classifier",
+    "socket",
+    "os",
+    "asyncio",
+    "logging",
+}
+
+
+def imported_modules(folder: Path) -> set[str]:
+    names: set[str] = set()
+    for path in folder.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names.add(node.module.split(".")[0])
+    return names
+
+
+def test_domain_imports_no_io_library() -> None:
+    assert imported_modules(ROOT / "service" / "domain") & IO_LIBRARIES == set()
+
+
+def test_classifier_never_imports_the_service() -> None:
+    assert "service" not in imported_modules(ROOT / "classifier")
+
+
+@pytest.mark.parametrize(
+    "module",
+    ["service.__main__", "service.bootstrap", "service.pipeline", "service.adapters.kafka"],
+)
+def test_importing_connects_to_nothing_and_reads_no_settings(module: str) -> None:
+    # A broken environment must not matter at import time: nothing is read or opened then.
+    env = {"MODERATION_HTTP_PORT": "not-a-port", "MODERATION_KAFKA_BOOTSTRAP": "nowhere"}
+    code = f"import {module}"
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env | {"PATH": "/usr/bin:/bin"},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr

@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from service.settings import Settings, SettingsError
+
+
+def test_defaults_need_no_environment(tmp_path: Path) -> None:
+    settings = Settings.from_env({}, cwd=tmp_path)
+
+    assert settings.kafka_bootstrap == "127.0.0.1:9092"
+    assert settings.http_port == 8080
+    assert settings.state_dir == tmp_path / ".state"
+    assert settings.database_url == f"sqlite:///{tmp_path / '.state' / 'moderation.db'}"
+    assert settings.model_path == tmp_path / ".state" / "model"
+    assert (settings.topic_comments, settings.topic_decisions, settings.topic_dlq) == (
+        "comments",
+        "comment-decisions",
+        "comments-dlq",
+    )
+    assert settings.max_text_chars == 20_000
+    assert settings.transactional_id == f"moderation-{settings.instance_id}"
+
+
+def test_environment_overrides_defaults(tmp_path: Path) -> None:
+    settings = Settings.from_env(
+        {
+            "MODERATION_STATE_DIR": "/srv/mod",
+            "MODERATION_KAFKA_BOOTSTRAP": "k1:9092,k2:9092",
+            "MODERATION_TOPIC_COMMENTS": "site.comments",
+            "MODERATION_INSTANCE_ID": "pod-3",
+            "MODERATION_SPAM_REJECT_AT": "0.97",
+            "MODERATION_ABUSE_APPROVE_BELOW": "0.2",
+            "MODERATION_POLICY_VERSION": "2026-11",
+        },
+        cwd=tmp_path,
+    )
+
+    assert settings.state_dir == Path("/srv/mod")
+    assert settings.model_path == Path("/srv/mod/model")
+    assert settings.kafka_bootstrap == "k1:9092,k2:9092"
+    assert settings.topic_comments == "site.comments"
+    assert settings.transactional_id == "moderation-pod-3"
+    assert settings.policy.spam.reject_at == 0.97
+    assert settings.policy.abuse.approve_below == 0.2
+    assert settings.policy.version == "2026-11"
+
+
+def test_every_bad_value_is_reported_at_once_by_name(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env(
+            {
+                "MODERATION_HTTP_PORT": "eighty",
+                "MODERATION_KAFKA_BOOTSTRAP": "localhost",
+                "MODERATION_TOPIC_DLQ": "bad topic!",
+                "MODERATION_SPAM_REJECT_AT": "nan",
+                "MODERATION_DATABASE_URL": "mysql://x",
+                "MODERATION_BATCH_MAX_RECORDS": "0",
+            },
+            cwd=tmp_path,
+        )
+
+    problems = "\n".join(caught.value.problems)
+    assert len(caught.value.problems) == 6
+    for name in (
+        "HTTP_PORT",
+        "KAFKA_BOOTSTRAP",
+        "TOPIC_DLQ",
+        "SPAM_REJECT_AT",
+        "DATABASE_URL",
+        "BATCH_MAX_RECORDS",
+    ):
+        assert f"MODERATION_{name}=" in problems
+
+
+def test_thresholds_in_the_wrong_order_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="approve_below <= reject_at"):
+        Settings.from_env(
+            {"MODERATION_ABUSE_APPROVE_BELOW": "0.9", "MODERATION_ABUSE_REJECT_AT": "0.3"},
+            cwd=tmp_path,
+        )
+
+
+def test_blank_values_mean_the_default(tmp_path: Path) -> None:
+    assert Settings.from_env({"MODERATION_HTTP_PORT": "  "}, cwd=tmp_path).http_port == 8080
