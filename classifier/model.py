@@ -1,0 +1,265 @@
+"""The scoring model, its on-disk artifact, and loading with integrity checks.
+
+An artifact is a directory holding
+
+* ``model.joblib`` -- a :class:`ModelParams` (featuriser + linear weights + sigmoid
+  calibration per label), and
+* ``model.json`` -- metadata: labels in order, model version, scikit-learn version,
+  sha256 of the training data and of ``model.joblib``, metrics and thresholds.
+
+:func:`load_model` checks the JSON first (format, labels, scikit-learn version, file
+hash) and only then unpickles, turning scikit-learn's ``InconsistentVersionWarning`` into
+a :class:`ModelLoadError` rather than silencing it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import sklearn
+from sklearn.exceptions import InconsistentVersionWarning
+
+from classifier.features import Featurizer
+from classifier.labels import ABUSE, LABELS, SPAM
+
+__all__ = [
+    "ARTIFACT_FORMAT",
+    "METADATA_FILE",
+    "MODEL_FILE",
+    "Model",
+    "ModelLoadError",
+    "ModelParams",
+    "Scores",
+    "load_model",
+    "write_artifact",
+]
+
+ARTIFACT_FORMAT = 1
+MODEL_FILE = "model.joblib"
+METADATA_FILE = "model.json"
+
+
+class ModelLoadError(Exception):
+    """The model artifact is missing, corrupt, or incompatible with this runtime."""
+
+
+@dataclass(frozen=True, slots=True)
+class Scores:
+    """Calibrated probabilities in [0, 1]."""
+
+    spam: float
+    abuse: float
+
+
+@dataclass(frozen=True, slots=True)
+class ModelParams:
+    """Everything needed to score: the pickled part of an artifact.
+
+    ``weights`` has one column per entry of ``labels``; ``intercepts``,
+    ``calib_slope`` and ``calib_offset`` one entry per label.  The calibrated
+    probability is ``1 / (1 + exp(slope * (x @ w + b) + offset))`` -- the same
+    sigmoid that ``CalibratedClassifierCV(method="sigmoid")`` fits.
+    """
+
+    labels: tuple[str, ...]
+    featurizer: Featurizer
+    weights: np.ndarray
+    intercepts: np.ndarray
+    calib_slope: np.ndarray
+    calib_offset: np.ndarray
+
+    def validate(self) -> None:
+        n_labels = len(self.labels)
+        n_features = self.featurizer.n_features
+        if self.weights.shape != (n_features, n_labels):
+            raise ModelLoadError(
+                f"weights have shape {self.weights.shape}, expected {(n_features, n_labels)}"
+            )
+        for name in ("intercepts", "calib_slope", "calib_offset"):
+            arr = getattr(self, name)
+            if arr.shape != (n_labels,) or not np.all(np.isfinite(arr)):
+                raise ModelLoadError(f"{name} is malformed: shape {arr.shape}")
+        if not np.all(np.isfinite(self.weights)):
+            raise ModelLoadError("weights contain non-finite values")
+
+
+class Model:
+    """A loaded model.  Thread-safe for concurrent ``score`` calls (no mutation)."""
+
+    __slots__ = ("_abuse_col", "_params", "_spam_col", "metadata", "version")
+
+    def __init__(self, params: ModelParams, metadata: Mapping[str, Any]) -> None:
+        params.validate()
+        if set(params.labels) != set(LABELS):
+            raise ModelLoadError(f"model labels {params.labels} != expected {LABELS}")
+        self._params = params
+        self._spam_col = params.labels.index(SPAM)
+        self._abuse_col = params.labels.index(ABUSE)
+        self.metadata: dict[str, Any] = dict(metadata)
+        self.version: str = str(metadata.get("model_version", "unknown"))
+
+    @property
+    def params(self) -> ModelParams:
+        return self._params
+
+    @property
+    def max_chars(self) -> int:
+        """Only this many leading characters of a text are looked at."""
+        return self._params.featurizer.max_chars
+
+    def probabilities(
+        self, texts: Sequence[str], author_urls: Sequence[str | None] | None = None
+    ) -> np.ndarray:
+        """Calibrated probabilities, shape ``(len(texts), len(labels))``, columns in
+        ``self.params.labels`` order."""
+        p = self._params
+        if isinstance(texts, str):
+            raise TypeError("texts must be a sequence of strings, not a single string")
+        if len(texts) == 0:
+            return np.zeros((0, len(p.labels)))
+        for t in texts:
+            if not isinstance(t, str):
+                raise TypeError(f"texts must be strings, got {type(t).__name__}")
+        x = p.featurizer.transform(texts, author_urls)
+        z = np.asarray(x @ p.weights, dtype=np.float64) + p.intercepts
+        out: np.ndarray = 1.0 / (1.0 + np.exp(np.clip(z * p.calib_slope + p.calib_offset, -50, 50)))
+        return out
+
+    def score(
+        self, texts: Sequence[str], author_urls: Sequence[str | None] | None = None
+    ) -> list[Scores]:
+        """Score a batch; result ``i`` belongs to ``texts[i]``."""
+        probs = self.probabilities(texts, author_urls).tolist()
+        s, a = self._spam_col, self._abuse_col
+        return [Scores(spam=row[s], abuse=row[a]) for row in probs]
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def load_model(path: str | os.PathLike[str]) -> Model:
+    """Load and verify the artifact directory at ``path``.
+
+    Raises :class:`ModelLoadError` with a human-readable reason for a missing
+    directory, unreadable or inconsistent ``model.json``, labels other than
+    ``("spam", "abuse")``, an artifact written by another scikit-learn version, a
+    ``model.joblib`` whose hash does not match, or one that fails to unpickle.
+    """
+    root = Path(path)
+    metadata = _read_metadata(root)
+    params = _read_params(root / MODEL_FILE, metadata)
+    return Model(params, metadata)
+
+
+def _read_metadata(root: Path) -> dict[str, Any]:
+    meta_path = root / METADATA_FILE
+    if not root.is_dir():
+        raise ModelLoadError(
+            f"model directory {root} does not exist (run `python -m classifier train`)"
+        )
+    try:
+        metadata = json.loads(meta_path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ModelLoadError(f"{meta_path} is missing") from exc
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelLoadError(f"{meta_path} is unreadable: {exc}") from exc
+    if not isinstance(metadata, dict):
+        raise ModelLoadError(f"{meta_path} must hold a JSON object")
+    if metadata.get("format") != ARTIFACT_FORMAT:
+        raise ModelLoadError(
+            f"{meta_path}: artifact format {metadata.get('format')!r}, expected {ARTIFACT_FORMAT}"
+        )
+    labels = metadata.get("labels")
+    if labels != list(LABELS):
+        raise ModelLoadError(f"{meta_path}: labels {labels!r}, expected {list(LABELS)!r}")
+    trained_with = metadata.get("sklearn_version")
+    if trained_with != sklearn.__version__:
+        raise ModelLoadError(
+            f"model at {root} was trained with scikit-learn {trained_with}, but "
+            f"{sklearn.__version__} is installed; retrain it with "
+            "`python -m classifier train` (pickled estimators are not portable across versions)"
+        )
+    return metadata
+
+
+def _read_params(model_path: Path, metadata: Mapping[str, Any]) -> ModelParams:
+    if not model_path.is_file():
+        raise ModelLoadError(f"{model_path} is missing")
+    expected_sha = metadata.get("artifact_sha256")
+    actual_sha = _sha256_file(model_path)
+    if actual_sha != expected_sha:
+        raise ModelLoadError(
+            f"{model_path} is corrupt or does not belong to this model.json "
+            f"(sha256 {actual_sha[:12]}..., expected {str(expected_sha)[:12]}...)"
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", InconsistentVersionWarning)
+            params = joblib.load(model_path)
+    except InconsistentVersionWarning as exc:
+        raise ModelLoadError(f"{model_path}: {exc}") from exc
+    except Exception as exc:
+        raise ModelLoadError(f"{model_path} could not be unpickled: {exc!r}") from exc
+    if not isinstance(params, ModelParams):
+        raise ModelLoadError(f"{model_path} holds {type(params).__name__}, not ModelParams")
+    if list(params.labels) != list(LABELS):
+        raise ModelLoadError(f"{model_path}: labels {params.labels!r} do not match model.json")
+    return params
+
+
+def write_artifact(out_dir: Path, params: ModelParams, metadata: Mapping[str, Any]) -> Path:
+    """Write an artifact to ``out_dir`` atomically.
+
+    The files are written into a fresh temporary directory next to ``out_dir`` and
+    that directory is renamed into place; an existing artifact is first renamed out
+    of the way and then deleted.  A reader therefore sees either the old complete
+    artifact, the new complete one, or (for the instant between the two renames) no
+    directory at all -- never a partial one.
+    """
+    params.validate()
+    out_dir = Path(out_dir).absolute()
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    try:
+        model_path = tmp / MODEL_FILE
+        joblib.dump(params, model_path, compress=3)
+        full_meta = {
+            "format": ARTIFACT_FORMAT,
+            "labels": list(params.labels),
+            **metadata,
+            "sklearn_version": sklearn.__version__,
+            "artifact_sha256": _sha256_file(model_path),
+        }
+        (tmp / METADATA_FILE).write_text(json.dumps(full_meta, indent=2, sort_keys=False) + "\n")
+        for f in (model_path, tmp / METADATA_FILE):
+            with f.open("rb") as fh:
+                os.fsync(fh.fileno())
+        tmp.chmod(0o755)
+        old: Path | None = None
+        if out_dir.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
+            old.rmdir()
+            out_dir.rename(old)
+        tmp.rename(out_dir)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out_dir

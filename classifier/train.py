@@ -1,0 +1,295 @@
+"""Training: ``python -m classifier train``.
+
+One logistic regression per label over the shared hashed features, each trained only
+on the sources labelled for it, with every source given the same total weight.  A
+calibration split (15 % of each source's training rows) is held back; the frozen
+regression is calibrated on it with a sigmoid (``CalibratedClassifierCV`` over a
+``FrozenEstimator``), and the suggested thresholds come from it too.  Metrics in
+``model.json`` are computed on the test splits, which training never sees.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import warnings
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.frozen import FrozenEstimator
+from sklearn.linear_model import LogisticRegression
+
+from classifier.data import (
+    ABUSE_SOURCES,
+    DEFAULT_DATA_DIR,
+    DataError,
+    Example,
+    OffensiveMapping,
+    data_fingerprint,
+    load_examples,
+)
+from classifier.features import Featurizer
+from classifier.labels import ABUSE, LABELS, SPAM
+from classifier.metrics import binary_metrics, threshold_at_fpr
+from classifier.model import ModelParams, write_artifact
+
+__all__ = [
+    "DEFAULT_MODEL_ENV",
+    "Head",
+    "TrainConfig",
+    "default_model_dir",
+    "fit_head",
+    "main",
+    "train_params",
+]
+
+DEFAULT_MODEL_ENV = "MODERATION_MODEL_PATH"
+MODEL_FAMILY = "lr-hash"
+CALIBRATION_FRACTION = 0.15
+# False-positive rates on the calibration split that the suggested thresholds aim for.
+REVIEW_FPR = 0.05
+BLOCK_FPR = 0.01
+
+
+def default_model_dir() -> Path:
+    env = os.environ.get(DEFAULT_MODEL_ENV)
+    return Path(env) if env else Path(".state") / "model"
+
+
+@dataclass(frozen=True, slots=True)
+class TrainConfig:
+    """Hyper-parameters, chosen by leave-one-source-out evaluation (see README)."""
+
+    c: dict[str, float] = field(default_factory=lambda: {SPAM: 4.0, ABUSE: 0.5})
+    offensive: OffensiveMapping = OffensiveMapping.DROP
+    featurizer: Featurizer = field(default_factory=Featurizer)
+    max_iter: int = 300
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """A fitted, calibrated linear scorer for one label."""
+
+    coef: np.ndarray
+    intercept: float
+    calib_slope: float
+    calib_offset: float
+
+    def probabilities(self, x: sp.csr_matrix) -> np.ndarray:
+        z = np.asarray(x @ self.coef, dtype=np.float64) + self.intercept
+        out: np.ndarray = 1.0 / (
+            1.0 + np.exp(np.clip(z * self.calib_slope + self.calib_offset, -50, 50))
+        )
+        return out
+
+
+def source_weights(sources: Sequence[str]) -> np.ndarray:
+    """Weights giving each source the same total weight, mean weight 1."""
+    counts = Counter(sources)
+    n_sources = len(counts)
+    total = len(sources)
+    return np.asarray([total / (n_sources * counts[s]) for s in sources], dtype=np.float64)
+
+
+def calibration_mask(sources: Sequence[str], ys: Sequence[int], seed: int) -> np.ndarray:
+    """Stratified (source x class) random 15 % of rows for calibration."""
+    rng = np.random.default_rng(seed)
+    groups: dict[tuple[str, int], list[int]] = defaultdict(list)
+    for i, key in enumerate(zip(sources, ys, strict=True)):
+        groups[key].append(i)
+    mask = np.zeros(len(sources), dtype=bool)
+    for key in sorted(groups):
+        idx = rng.permutation(np.asarray(groups[key]))
+        k = round(len(idx) * CALIBRATION_FRACTION)
+        mask[idx[:k]] = True
+    return mask
+
+
+def fit_head(
+    x: sp.csr_matrix,
+    y: np.ndarray,
+    sources: Sequence[str],
+    *,
+    c: float,
+    seed: int,
+    max_iter: int = 300,
+) -> tuple[Head, np.ndarray]:
+    """Fit LR on most rows, calibrate on the rest.
+
+    Returns the head and the calibration rows' probabilities (for thresholds).
+    """
+    cal = calibration_mask(sources, y.tolist(), seed)
+    if cal.all() or not cal.any():
+        raise ValueError("not enough rows to split off a calibration set")
+    fit_idx = np.flatnonzero(~cal)
+    cal_idx = np.flatnonzero(cal)
+    y_fit, y_cal = y[fit_idx], y[cal_idx]
+    if len(set(y_fit.tolist())) < 2 or len(set(y_cal.tolist())) < 2:
+        raise ValueError("training and calibration rows must contain both classes")
+    w = source_weights(list(sources))
+    lr = LogisticRegression(C=c, max_iter=max_iter, solver="liblinear", random_state=seed)
+    lr.fit(x[fit_idx], y_fit, sample_weight=w[fit_idx])
+    positive = int(np.flatnonzero(lr.classes_ == 1)[0])
+    coef = lr.coef_[0].astype(np.float64)
+    intercept = float(lr.intercept_[0])
+    if positive == 0:  # classes_ is sorted, so this cannot happen; guard the sign anyway
+        coef, intercept = -coef, -intercept
+    calibrated = CalibratedClassifierCV(FrozenEstimator(lr), method="sigmoid")
+    with warnings.catch_warnings():
+        # The frozen estimator is already fitted and must not see the weights; the
+        # warning that it "does not accept sample_weight" is exactly what we want.
+        warnings.filterwarnings("ignore", message="Since FrozenEstimator", category=UserWarning)
+        calibrated.fit(x[cal_idx], y_cal, sample_weight=w[cal_idx])
+    sigmoid = calibrated.calibrated_classifiers_[0].calibrators[0]
+    head = Head(coef, intercept, float(sigmoid.a_), float(sigmoid.b_))
+    cal_probs = head.probabilities(x[cal_idx])
+    return head, np.column_stack([cal_probs, y_cal, w[cal_idx]])
+
+
+def train_rows(examples: Sequence[Example], label: str) -> list[Example]:
+    """Training rows for ``label``, minus any text that also occurs in a test split."""
+    test_texts = {e.text.strip().lower() for e in examples if e.label == label and e.test}
+    seen: set[tuple[str, str]] = set()
+    rows = []
+    for e in examples:
+        if e.label != label or e.test:
+            continue
+        key = (e.source, e.text)
+        if key in seen or e.text.strip().lower() in test_texts:
+            continue
+        seen.add(key)
+        rows.append(e)
+    return rows
+
+
+def train_params(
+    examples: Sequence[Example], config: TrainConfig, seed: int
+) -> tuple[ModelParams, dict[str, Any]]:
+    """Fit both heads on the non-test rows of ``examples``.
+
+    Returns the parameters and a dict with thresholds and calibration-split info.
+    """
+    heads: dict[str, Head] = {}
+    info: dict[str, Any] = {"thresholds": {}, "training_rows": {}}
+    featurizer = config.featurizer
+    for label in LABELS:
+        rows = train_rows(examples, label)
+        x = featurizer.transform([e.text for e in rows])
+        y = np.asarray([e.y for e in rows], dtype=np.int64)
+        sources = [e.source for e in rows]
+        head, cal = fit_head(x, y, sources, c=config.c[label], seed=seed, max_iter=config.max_iter)
+        heads[label] = head
+        probs, y_cal = cal[:, 0], cal[:, 1].astype(np.int64)
+        info["thresholds"][label] = {
+            "review": round(threshold_at_fpr(y_cal, probs, REVIEW_FPR), 4),
+            "block": round(threshold_at_fpr(y_cal, probs, BLOCK_FPR), 4),
+        }
+        info["training_rows"][label] = dict(sorted(Counter(sources).items()))
+    params = ModelParams(
+        labels=LABELS,
+        featurizer=featurizer,
+        weights=np.column_stack([heads[lab].coef for lab in LABELS]).astype(np.float32),
+        intercepts=np.asarray([heads[lab].intercept for lab in LABELS]),
+        calib_slope=np.asarray([heads[lab].calib_slope for lab in LABELS]),
+        calib_offset=np.asarray([heads[lab].calib_offset for lab in LABELS]),
+    )
+    return params, info
+
+
+def test_metrics(params: ModelParams, examples: Sequence[Example]) -> dict[str, Any]:
+    """Per-label, per-source metrics on the test splits."""
+    from classifier.model import Model  # noqa: PLC0415 - avoid a cycle at import
+
+    model = Model(params, {"model_version": "candidate"})
+    out: dict[str, Any] = {}
+    for label in LABELS:
+        col = params.labels.index(label)
+        by_source: dict[str, list[Example]] = defaultdict(list)
+        for e in examples:
+            if e.label == label and e.test:
+                by_source[e.source].append(e)
+        out[label] = {}
+        for source in sorted(by_source):
+            rows = by_source[source]
+            y = np.asarray([e.y for e in rows])
+            if len(set(y.tolist())) < 2:
+                continue
+            p = model.probabilities([e.text for e in rows])[:, col]
+            out[label][source] = {k: round(v, 4) for k, v in binary_metrics(y, p).items()}
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m classifier train", description="Train the spam/abuse model."
+    )
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR, help="dataset directory")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help=f"artifact directory (default ${DEFAULT_MODEL_ENV} or .state/model)",
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--max-per-source", type=int, default=None, help="subsample each source to N rows"
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    out_dir: Path = args.out if args.out is not None else default_model_dir()
+    config = TrainConfig()
+    started = time.perf_counter()
+    try:
+        examples = load_examples(
+            args.data,
+            max_per_source=args.max_per_source,
+            seed=args.seed,
+            offensive=config.offensive,
+        )
+        fingerprint = data_fingerprint(args.data)
+        params, info = train_params(examples, config, args.seed)
+    except (DataError, ValueError) as exc:
+        sys.stderr.write(f"train: error: {exc}\n")
+        return 2
+    metrics = test_metrics(params, examples)
+    elapsed = time.perf_counter() - started
+    version = f"{MODEL_FAMILY}-{fingerprint[:10]}-s{args.seed}"
+    if args.max_per_source is not None:
+        version += f"-n{args.max_per_source}"
+    metadata = {
+        "model_version": version,
+        "data_sha256": fingerprint,
+        "seed": args.seed,
+        "max_per_source": args.max_per_source,
+        "hyperparameters": {
+            "C": config.c,
+            "davidson_offensive": config.offensive.value,
+            "max_chars": config.featurizer.max_chars,
+            "char_ngrams": list(config.featurizer.char_ngrams),
+        },
+        "abuse_sources": list(ABUSE_SOURCES),
+        "training_rows": info["training_rows"],
+        "suggested_thresholds": info["thresholds"],
+        "metrics": {"test_split": metrics},
+        "training_seconds": round(elapsed, 1),
+    }
+    write_artifact(out_dir, params, metadata)
+    sys.stderr.write(f"train: wrote {out_dir} (version {version}) in {elapsed:.1f}s\n")
+    for label, per_source in metrics.items():
+        for source, m in per_source.items():
+            sys.stderr.write(
+                f"  {label:5} {source:18} roc_auc={m['roc_auc']:.3f} pr_auc={m['pr_auc']:.3f} "
+                f"recall@1%fpr={m['recall_at_1pct_fpr']:.3f} ece={m['ece']:.3f}\n"
+            )
+    return 0
