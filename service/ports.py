@@ -4,10 +4,22 @@ tests pass small fakes."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from service.domain.model import Comment, Scores
+from service.domain.review import (
+    AuditEntry,
+    HistoryEntry,
+    ModeratorDecision,
+    OutboxDraft,
+    OutboxRecord,
+    Page,
+    QueueOrder,
+    QueueStats,
+    ReviewItem,
+    StoredComment,
+)
 
 
 class Classifier(Protocol):
@@ -21,3 +33,103 @@ class Classifier(Protocol):
 
 class Clock(Protocol):
     def now(self) -> datetime: ...
+
+
+class ReviewStore(Protocol):
+    """The review queue, the comment history and the decision outbox. Two adapters (SQLite,
+    PostgreSQL) pass the same test suite. Every method may raise `StoreUnavailable`
+    (transient); the domain errors say what is wrong with a request."""
+
+    async def migrate(self) -> None:
+        """Apply the versioned schema migrations not yet applied. Safe to call on every start
+        and from several instances at once."""
+
+    async def close(self) -> None: ...
+
+    async def ping(self) -> None:
+        """Raise `StoreUnavailable` unless the database answers."""
+
+    async def record_decisions(self, comments: Sequence[StoredComment]) -> None:
+        """Store automatically decided comments; `review` ones join the queue. Idempotent on
+        (site_id, comment_id): a replayed comment changes nothing, a moderator's decision
+        included. All or nothing."""
+
+    async def list_queue(
+        self,
+        sites: frozenset[str] | None,  # None: every site
+        *,
+        reason: str | None = None,  # items with a reason of this code
+        older_than: timedelta | None = None,  # queued at least this long ago
+        now: datetime,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> Page[ReviewItem]:
+        """Pending items, oldest first (queued_at, then site_id, comment_id), claimed ones
+        included (see `claimed_by`). Raises `InvalidCursor` for a cursor it did not make."""
+        ...
+
+    async def claim(
+        self,
+        site_id: str,
+        moderator_id: str,
+        count: int,
+        *,
+        order: QueueOrder,
+        lease: timedelta,
+        now: datetime,
+    ) -> list[ReviewItem]:
+        """Hand up to `count` unclaimed (or lease-expired) pending items of a site to this
+        moderator until `now + lease`. No item is ever handed to two moderators whose leases
+        overlap, however many instances claim at once."""
+        ...
+
+    async def release(
+        self, site_id: str, comment_ids: Sequence[str], moderator_id: str, *, now: datetime
+    ) -> list[str]:
+        """Give this moderator's claims on these items back to the queue; returns the ids
+        released (others were not claimed by this moderator)."""
+        ...
+
+    async def decide(
+        self, decision: ModeratorDecision, outbox: OutboxDraft, *, now: datetime
+    ) -> ReviewItem:
+        """Write a moderator's decision, its outbox record and an audit entry in one
+        database transaction. Raises `ReviewNotFound`, `AlreadyDecided`, or `ClaimedByOther`
+        (another moderator holds an unexpired lease)."""
+        ...
+
+    async def get_item(self, site_id: str, comment_id: str) -> ReviewItem:
+        """Any stored comment that went to review (pending or decided); `ReviewNotFound`
+        otherwise."""
+        ...
+
+    async def author_history(
+        self, site_id: str, author_id: str, *, limit: int = 20, before: datetime | None = None
+    ) -> list[HistoryEntry]:
+        """The author's comments on this site, newest decision first."""
+        ...
+
+    async def audit_log(
+        self, sites: frozenset[str] | None, *, cursor: str | None = None, limit: int = 50
+    ) -> Page[AuditEntry]:
+        """Newest first."""
+        ...
+
+    async def add_audit(
+        self,
+        actor: str,
+        action: str,
+        site_id: str | None,
+        comment_id: str | None,
+        detail: str,
+        *,
+        now: datetime,
+    ) -> None: ...
+
+    async def queue_stats(self, sites: frozenset[str] | None) -> list[QueueStats]: ...
+
+    async def outbox_pending(self, limit: int) -> list[OutboxRecord]:
+        """Unsent outbox records, oldest first."""
+        ...
+
+    async def outbox_mark_sent(self, ids: Sequence[int], *, now: datetime) -> None: ...

@@ -31,6 +31,7 @@ class SettingsError(ModerationError):
 class Settings:
     state_dir: Path
     kafka_bootstrap: str
+    http_host: str
     http_port: int
     database_url: str
     model_path: Path
@@ -48,6 +49,8 @@ class Settings:
     policy: Policy
     log_level: str
     kafka_retry_max_seconds: float
+    claim_lease_seconds: float
+    dev_mode: bool
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Settings:
@@ -71,6 +74,7 @@ class Settings:
         settings = cls(
             state_dir=state_dir,
             kafka_bootstrap=r.get("KAFKA_BOOTSTRAP", _bootstrap, "127.0.0.1:9092"),
+            http_host=r.get("HTTP_HOST", _nonblank, "127.0.0.1"),
             http_port=r.get("HTTP_PORT", _int_in(0, 65535), 8080),
             database_url=r.get(
                 "DATABASE_URL", _database_url, f"sqlite:///{state_dir / 'moderation.db'}"
@@ -89,6 +93,8 @@ class Settings:
             max_message_bytes=r.get("MAX_MESSAGE_BYTES", _int_in(1024, 100_000_000), 1_000_000),
             log_level=r.get("LOG_LEVEL", _log_level, "INFO"),
             kafka_retry_max_seconds=r.get("KAFKA_RETRY_MAX_SECONDS", _float_in(0.1, 600), 30.0),
+            claim_lease_seconds=r.get("CLAIM_LEASE_SECONDS", _float_in(1, 86_400), 600.0),
+            dev_mode=r.get("DEV_MODE", _bool, False),
             policy=_policy(r, r.get("POLICY_VERSION", _name, "env-1"), spam, abuse),
         )
         r.raise_if_problems()
@@ -155,6 +161,19 @@ def _name(raw: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9._:-]{1,200}", raw):
         raise ValueError("1-200 characters of A-Z a-z 0-9 . _ : -")
     return raw
+
+
+def _nonblank(raw: str) -> str:
+    return raw
+
+
+def _bool(raw: str) -> bool:
+    value = raw.lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError("expected true or false")
 
 
 def _topic(raw: str) -> str:

@@ -36,3 +36,35 @@ class InvalidComment(ModerationError):
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
+
+
+class ReviewNotFound(ModerationError):
+    def __init__(self, site_id: str, comment_id: str) -> None:
+        super().__init__(f"no review item {site_id}:{comment_id}")
+        self.site_id = site_id
+        self.comment_id = comment_id
+
+
+class AlreadyDecided(ModerationError):
+    def __init__(self, site_id: str, comment_id: str, decided_by: str | None) -> None:
+        super().__init__(f"{site_id}:{comment_id} was already decided by {decided_by}")
+        self.site_id = site_id
+        self.comment_id = comment_id
+        self.decided_by = decided_by
+
+
+class ClaimedByOther(ModerationError):
+    def __init__(self, site_id: str, comment_id: str) -> None:
+        super().__init__(f"{site_id}:{comment_id} is claimed by another moderator")
+        self.site_id = site_id
+        self.comment_id = comment_id
+
+
+class InvalidCursor(ModerationError):
+    pass
+
+
+class StoreUnavailable(ModerationError):
+    """The database cannot be reached or refused a write for a passing reason: retry."""
+
+    retriable = True

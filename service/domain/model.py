@@ -67,9 +67,20 @@ class Scores:
         return self.spam if label is Label.SPAM else self.abuse
 
 
+class ModeratorReason(StrEnum):
+    """The reason code a moderator gives with a decision."""
+
+    OK = "ok"
+    SPAM = "spam"
+    ABUSE = "abuse"
+    OFF_TOPIC = "off_topic"
+    PERSONAL_INFO = "personal_info"
+    OTHER = "other"
+
+
 @dataclass(frozen=True, slots=True)
 class Reason:
-    code: ReasonCode
+    code: ReasonCode | ModeratorReason
     detail: str
 
 

@@ -1,0 +1,161 @@
+"""The review queue's values: what waits for a human, claims, moderator decisions, audit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Generic, TypeVar
+
+from service.domain.errors import ModerationError
+from service.domain.model import Action, Decision, ModeratorReason, Reason, Scores
+
+T = TypeVar("T")
+
+
+class ReviewStatus(StrEnum):
+    PENDING = "pending"  # waiting, or claimed with a lease (see `claimed_by`)
+    DECIDED = "decided"
+
+
+class QueueOrder(StrEnum):
+    OLDEST = "oldest"  # first queued first
+    RISK = "risk"  # highest max(spam, abuse) first
+
+
+@dataclass(frozen=True, slots=True)
+class StoredComment:
+    """One automatically decided comment, as the pipeline writes it (every action, so that an
+    author's history is complete; `review` ones also enter the queue)."""
+
+    site_id: str
+    comment_id: str
+    text: str
+    author_id: str | None
+    author_name: str | None
+    thread_id: str | None
+    created_at: datetime | None
+    scores: Scores
+    reasons: tuple[Reason, ...]
+    action: Action
+    model_version: str
+    policy_version: str
+    decided_at: datetime
+    event_json: str  # the comment event as received, unknown fields included
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewItem:
+    site_id: str
+    comment_id: str
+    text: str
+    author_id: str | None
+    author_name: str | None
+    thread_id: str | None
+    created_at: datetime | None
+    scores: Scores
+    reasons: tuple[Reason, ...]
+    model_version: str
+    policy_version: str
+    queued_at: datetime
+    status: ReviewStatus
+    claimed_by: str | None  # moderator id, while the lease runs
+    claim_expires_at: datetime | None
+    decision: Action | None  # approve | reject once decided
+    decided_by: str | None  # "moderator:<id>"
+    decided_at: datetime | None
+    decision_reason: ModeratorReason | None
+    note: str | None
+
+    @property
+    def risk(self) -> float:
+        return max(self.scores.spam, self.scores.abuse)
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One of an author's comments on a site, with its latest decision."""
+
+    comment_id: str
+    text: str
+    created_at: datetime | None
+    action: Action  # the final action, or `review` while it waits
+    decided_by: str
+    decided_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ModeratorDecision:
+    site_id: str
+    comment_id: str
+    action: Action  # approve or reject (review is not a moderator's decision)
+    reason: ModeratorReason
+    note: str | None
+    moderator_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxDraft:
+    """What a decision publishes, encoded by the caller before the store writes it."""
+
+    event_id: str
+    topic: str
+    key: bytes
+    value: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRecord:
+    id: int
+    event_id: str
+    topic: str
+    key: bytes
+    value: bytes
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    id: int
+    at: datetime
+    actor: str  # "moderator:<id>", "admin:<id>", "auto"
+    action: str  # claim, release, decide, ...
+    site_id: str | None
+    comment_id: str | None
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    site_id: str
+    depth: int  # pending items, claimed or not
+    claimed: int
+    oldest_queued_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    items: tuple[T, ...]
+    next_cursor: str | None  # opaque; None on the last page
+
+
+class InvalidModeratorDecision(ModerationError):
+    pass
+
+
+def moderator_decision(item: ReviewItem, decision: ModeratorDecision) -> Decision:
+    """The final decision event a moderator's verdict publishes: the item's scores and
+    versions, the moderator's reason and note."""
+    if decision.action is Action.REVIEW:
+        raise InvalidModeratorDecision("a moderator decides approve or reject, not review")
+    detail = decision.note or f"{decision.action.value} by a moderator: {decision.reason.value}"
+    return Decision(
+        comment_id=item.comment_id,
+        site_id=item.site_id,
+        action=decision.action,
+        scores=item.scores,
+        reasons=(Reason(decision.reason, detail),),
+        model_version=item.model_version,
+        policy_version=item.policy_version,
+        decided_by=f"moderator:{decision.moderator_id}",
+    )
