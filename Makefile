@@ -9,13 +9,14 @@ export MODERATION_STATE_DIR ?= $(CURDIR)/.state
 KAFKA := deploy/kafka/kafka.sh
 PYTEST_ARGS ?=
 
-.PHONY: help venv run test lint typecheck unit integration kafka-up kafka-down train bench clean
+.PHONY: help venv run test lint typecheck unit integration kafka-up kafka-down pg-up pg-down train bench clean
 
 help:
 	@echo "make run         local Kafka + trained model + the service + sample traffic"
 	@echo "make test        lint, type-check and every test (starts Kafka if needed)"
 	@echo "make kafka-up    start the local single-node Kafka (127.0.0.1:9092)"
 	@echo "make kafka-down  stop it"
+	@echo "make pg-up       start the local PostgreSQL for the store tests"
 	@echo "make train       train the model into \$$MODERATION_STATE_DIR/model"
 	@echo "make bench       benchmarks (not part of make test)"
 	@echo "make clean       remove .venv and .state"
@@ -34,6 +35,14 @@ kafka-up:
 kafka-down:
 	$(KAFKA) stop
 
+# PostgreSQL for the store tests (Debian's package; installs it when run as root).
+# Skipped when MODERATION_TEST_DATABASE_URL points at a server of your own.
+pg-up:
+	@if [ -z "$$MODERATION_TEST_DATABASE_URL" ]; then deploy/postgres/pg.sh start; fi
+
+pg-down:
+	deploy/postgres/pg.sh stop
+
 train: venv
 	$(BIN)/moderation train
 
@@ -48,7 +57,7 @@ typecheck: venv
 	$(BIN)/mypy
 
 # Every test, the Kafka ones included: pytest's exit code 5 (no tests ran) fails too.
-test: venv lint typecheck kafka-up
+test: venv lint typecheck kafka-up pg-up
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 unit: venv

@@ -36,7 +36,11 @@ def extra_keys_in_source() -> set[str]:
                 and node.arg == "extra"
                 and isinstance(node.value, ast.Dict)
             ):
-                keys |= {k.value for k in node.value.keys if isinstance(k, ast.Constant)}
+                keys |= {
+                    k.value
+                    for k in node.value.keys
+                    if isinstance(k, ast.Constant) and isinstance(k.value, str)
+                }
     return keys
 
 

@@ -1,0 +1,1 @@
+"""The review store on SQL: one implementation, two dialects (SQLite, PostgreSQL)."""

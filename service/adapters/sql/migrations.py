@@ -1,0 +1,76 @@
+"""Versioned schema migrations. Append new versions; never edit an applied one.
+
+Timestamps are integer epoch milliseconds (UTC) in both dialects, so one set of queries
+serves both. `{autoid}` and `{blob}` are the dialect's auto-increment key and byte types.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+MIGRATIONS: Final[tuple[tuple[int, str, tuple[str, ...]], ...]] = (
+    (
+        1,
+        "comments, review queue, outbox, audit",
+        (
+            """
+            CREATE TABLE comments (
+                site_id TEXT NOT NULL,
+                comment_id TEXT NOT NULL,
+                text TEXT NOT NULL,
+                author_id TEXT,
+                author_name TEXT,
+                thread_id TEXT,
+                created_at_ms BIGINT,
+                spam DOUBLE PRECISION NOT NULL,
+                abuse DOUBLE PRECISION NOT NULL,
+                risk DOUBLE PRECISION NOT NULL,
+                reasons TEXT NOT NULL,
+                reason_codes TEXT NOT NULL,
+                model_version TEXT NOT NULL,
+                policy_version TEXT NOT NULL,
+                auto_action TEXT NOT NULL,
+                auto_decided_at_ms BIGINT NOT NULL,
+                event_json TEXT NOT NULL,
+                status TEXT,
+                queued_at_ms BIGINT,
+                claimed_by TEXT,
+                claim_expires_at_ms BIGINT,
+                decision TEXT,
+                decided_by TEXT,
+                decided_at_ms BIGINT,
+                decision_reason TEXT,
+                note TEXT,
+                PRIMARY KEY (site_id, comment_id)
+            )
+            """,
+            "CREATE INDEX comments_queue ON comments (status, site_id, queued_at_ms, comment_id)",
+            "CREATE INDEX comments_risk ON comments (status, site_id, risk)",
+            "CREATE INDEX comments_author ON comments (site_id, author_id, auto_decided_at_ms)",
+            """
+            CREATE TABLE outbox (
+                id {autoid},
+                event_id TEXT NOT NULL UNIQUE,
+                topic TEXT NOT NULL,
+                key {blob} NOT NULL,
+                value {blob} NOT NULL,
+                created_at_ms BIGINT NOT NULL,
+                sent_at_ms BIGINT
+            )
+            """,
+            "CREATE INDEX outbox_unsent ON outbox (sent_at_ms, id)",
+            """
+            CREATE TABLE audit (
+                id {autoid},
+                at_ms BIGINT NOT NULL,
+                actor TEXT NOT NULL,
+                action TEXT NOT NULL,
+                site_id TEXT,
+                comment_id TEXT,
+                detail TEXT NOT NULL
+            )
+            """,
+            "CREATE INDEX audit_site ON audit (site_id, id)",
+        ),
+    ),
+)

@@ -1,0 +1,569 @@
+"""`ReviewStore` on SQL. Each operation is one short transaction run in a worker thread, so the
+event loop never waits on the database."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final, TypeVar
+
+from service.adapters.sql.dialects import Dialect, Row, Tx, dialect_for
+from service.adapters.sql.migrations import MIGRATIONS
+from service.domain.errors import (
+    AlreadyDecided,
+    ClaimedByOther,
+    InvalidCursor,
+    ReviewNotFound,
+    StoreUnavailable,
+)
+from service.domain.model import Action, ModeratorReason, Reason, ReasonCode, Scores
+from service.domain.review import (
+    AuditEntry,
+    HistoryEntry,
+    ModeratorDecision,
+    OutboxDraft,
+    OutboxRecord,
+    Page,
+    QueueOrder,
+    QueueStats,
+    ReviewItem,
+    ReviewStatus,
+    StoredComment,
+)
+
+T = TypeVar("T")
+
+_ITEM_COLUMNS: Final = (
+    "site_id, comment_id, text, author_id, author_name, thread_id, created_at_ms, spam, abuse, "
+    "reasons, model_version, policy_version, queued_at_ms, status, claimed_by, "
+    "claim_expires_at_ms, decision, decided_by, decided_at_ms, decision_reason, note"
+)
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def _at(ms: int | None) -> datetime | None:
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def _at_required(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def _reason_code(code: str) -> ReasonCode | ModeratorReason:
+    try:
+        return ReasonCode(code)
+    except ValueError:
+        return ModeratorReason(code)
+
+
+def _item(row: Row) -> ReviewItem:
+    reasons = tuple(Reason(_reason_code(r["code"]), r["detail"]) for r in json.loads(row[9]))
+    return ReviewItem(
+        site_id=row[0],
+        comment_id=row[1],
+        text=row[2],
+        author_id=row[3],
+        author_name=row[4],
+        thread_id=row[5],
+        created_at=_at(row[6]),
+        scores=Scores(spam=float(row[7]), abuse=float(row[8])),
+        reasons=reasons,
+        model_version=row[10],
+        policy_version=row[11],
+        queued_at=_at_required(row[12]),
+        status=ReviewStatus(row[13]),
+        claimed_by=row[14],
+        claim_expires_at=_at(row[15]),
+        decision=Action(row[16]) if row[16] else None,
+        decided_by=row[17],
+        decided_at=_at(row[18]),
+        decision_reason=ModeratorReason(row[19]) if row[19] else None,
+        note=row[20],
+    )
+
+
+def _clean(value: str | None) -> str | None:
+    """PostgreSQL text cannot hold NUL; neither store keeps it, so both behave the same."""
+    return None if value is None else value.replace("\x00", "\ufffd")
+
+
+def _like_literal(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _encode_cursor(*values: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, types: tuple[type, ...]) -> list[Any]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        values = json.loads(raw)
+    except (ValueError, binascii.Error) as exc:
+        raise InvalidCursor("the cursor is not one this API returned") from exc
+    if (
+        not isinstance(values, list)
+        or len(values) != len(types)
+        or not all(type(v) is t for v, t in zip(values, types, strict=True))
+    ):
+        raise InvalidCursor("the cursor is not one this API returned")
+    return values
+
+
+def _in(column: str, values: frozenset[str] | None) -> tuple[str, list[Any]]:
+    if values is None:
+        return "", []
+    if not values:
+        return " AND 1 = 0", []
+    return f" AND {column} IN ({', '.join('?' * len(values))})", sorted(values)
+
+
+class SqlReviewStore:
+    def __init__(self, dialect: Dialect) -> None:
+        self._db = dialect
+        self._executor = ThreadPoolExecutor(dialect.workers, thread_name_prefix="store")
+        self._opened = False
+        self._open_lock = threading.Lock()
+
+    @classmethod
+    def from_url(cls, url: str) -> SqlReviewStore:
+        return cls(dialect_for(url))
+
+    @property
+    def dialect(self) -> str:
+        return self._db.name
+
+    async def _run(self, operation: Callable[..., T], *args: Any) -> T:
+        def guarded() -> T:
+            try:
+                with self._open_lock:
+                    if not self._opened:
+                        self._db.open()
+                        self._opened = True
+                return operation(*args)
+            except self._db.transient as exc:
+                raise StoreUnavailable(f"{self._db.name}: {type(exc).__name__}: {exc}") from exc
+
+        return await asyncio.get_running_loop().run_in_executor(self._executor, guarded)
+
+    async def close(self) -> None:
+        def close() -> None:
+            self._db.close()
+            self._opened = False
+
+        await asyncio.get_running_loop().run_in_executor(self._executor, close)
+        self._executor.shutdown(wait=True)
+
+    async def ping(self) -> None:
+        def ping() -> None:
+            with self._db.transaction(write=False) as tx:
+                tx.fetchone("SELECT 1")
+
+        await self._run(ping)
+
+    async def migrate(self) -> None:
+        await self._run(self._migrate)
+
+    def _migrate(self) -> None:
+        with self._db.transaction(write=True) as tx:
+            tx.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                "version INTEGER PRIMARY KEY, description TEXT NOT NULL, "
+                "applied_at_ms BIGINT NOT NULL)"
+            )
+        for version, description, statements in MIGRATIONS:
+            with self._db.transaction(write=True) as tx:
+                self._db.lock_migrations(tx)
+                if tx.fetchone("SELECT 1 FROM schema_migrations WHERE version = ?", (version,)):
+                    continue
+                for statement in statements:
+                    tx.execute(statement.format(autoid=self._db.autoid, blob=self._db.blob))
+                tx.execute(
+                    "INSERT INTO schema_migrations (version, description, applied_at_ms) "
+                    "VALUES (?, ?, ?)",
+                    (version, description, _ms(datetime.now(UTC))),
+                )
+
+    async def schema_version(self) -> int:
+        def read() -> int:
+            with self._db.transaction(write=False) as tx:
+                row = tx.fetchone("SELECT MAX(version) FROM schema_migrations")
+            return int(row[0]) if row and row[0] is not None else 0
+
+        return await self._run(read)
+
+    async def record_decisions(self, comments: Sequence[StoredComment]) -> None:
+        if comments:
+            await self._run(self._record, comments)
+
+    def _record(self, comments: Sequence[StoredComment]) -> None:
+        rows = []
+        for c in comments:
+            queued = c.action is Action.REVIEW
+            rows.append(
+                (
+                    c.site_id,
+                    c.comment_id,
+                    _clean(c.text),
+                    _clean(c.author_id),
+                    _clean(c.author_name),
+                    _clean(c.thread_id),
+                    _ms(c.created_at) if c.created_at else None,
+                    c.scores.spam,
+                    c.scores.abuse,
+                    max(c.scores.spam, c.scores.abuse),
+                    json.dumps([{"code": r.code.value, "detail": r.detail} for r in c.reasons]),
+                    "," + ",".join(r.code.value for r in c.reasons) + ",",
+                    c.model_version,
+                    c.policy_version,
+                    c.action.value,
+                    _ms(c.decided_at),
+                    c.event_json,
+                    ReviewStatus.PENDING.value if queued else None,
+                    _ms(c.decided_at) if queued else None,
+                )
+            )
+        with self._db.transaction(write=True) as tx:
+            tx.executemany(
+                "INSERT INTO comments (site_id, comment_id, text, author_id, author_name, "
+                "thread_id, created_at_ms, spam, abuse, risk, reasons, reason_codes, "
+                "model_version, policy_version, auto_action, auto_decided_at_ms, event_json, "
+                "status, queued_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+                "?, ?, ?) ON CONFLICT (site_id, comment_id) DO NOTHING",
+                rows,
+            )
+
+    async def list_queue(
+        self,
+        sites: frozenset[str] | None,
+        *,
+        reason: str | None = None,
+        older_than: timedelta | None = None,
+        now: datetime,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> Page[ReviewItem]:
+        after = _decode_cursor(cursor, (int, str, str)) if cursor else None
+
+        def query() -> Page[ReviewItem]:
+            site_sql, params = _in("site_id", sites)
+            sql = f"SELECT {_ITEM_COLUMNS} FROM comments WHERE status = 'pending'{site_sql}"
+            if reason is not None:
+                sql += " AND reason_codes LIKE ? ESCAPE '\\'"
+                params.append(f"%,{_like_literal(reason)},%")
+            if older_than is not None:
+                sql += " AND queued_at_ms <= ?"
+                params.append(_ms(now - older_than))
+            if after is not None:
+                sql += " AND (queued_at_ms, site_id, comment_id) > (?, ?, ?)"
+                params.extend(after)
+            sql += " ORDER BY queued_at_ms, site_id, comment_id LIMIT ?"
+            params.append(limit + 1)
+            with self._db.transaction(write=False) as tx:
+                rows = tx.fetchall(sql, params)
+            items = tuple(_item(r) for r in rows[:limit])
+            more = len(rows) > limit
+            last = items[-1] if items else None
+            next_cursor = (
+                _encode_cursor(_ms(last.queued_at), last.site_id, last.comment_id)
+                if more and last
+                else None
+            )
+            return Page(items, next_cursor)
+
+        return await self._run(query)
+
+    async def claim(
+        self,
+        site_id: str,
+        moderator_id: str,
+        count: int,
+        *,
+        order: QueueOrder,
+        lease: timedelta,
+        now: datetime,
+    ) -> list[ReviewItem]:
+        def claim() -> list[ReviewItem]:
+            order_sql = (
+                "queued_at_ms, comment_id"
+                if order is QueueOrder.OLDEST
+                else "risk DESC, comment_id"
+            )
+            with self._db.transaction(write=True) as tx:
+                picked = tx.fetchall(
+                    "SELECT comment_id FROM comments WHERE site_id = ? AND status = 'pending' "
+                    "AND (claimed_by IS NULL OR claim_expires_at_ms <= ?) "
+                    f"ORDER BY {order_sql} LIMIT ?{self._db.skip_locked}",
+                    (site_id, _ms(now), count),
+                )
+                ids = [row[0] for row in picked]
+                if not ids:
+                    return []
+                marks = ", ".join("?" * len(ids))
+                tx.execute(
+                    "UPDATE comments SET claimed_by = ?, claim_expires_at_ms = ? "
+                    f"WHERE site_id = ? AND comment_id IN ({marks})",
+                    (moderator_id, _ms(now + lease), site_id, *ids),
+                )
+                rows = tx.fetchall(
+                    f"SELECT {_ITEM_COLUMNS} FROM comments "
+                    f"WHERE site_id = ? AND comment_id IN ({marks})",
+                    (site_id, *ids),
+                )
+                self._audit(
+                    tx,
+                    actor=f"moderator:{moderator_id}",
+                    action="claim",
+                    site_id=site_id,
+                    comment_id=None,
+                    detail=f"claimed {len(ids)}: {', '.join(ids)}"[:2000],
+                    now=now,
+                )
+            by_id = {row[1]: _item(row) for row in rows}
+            return [by_id[i] for i in ids]
+
+        return await self._run(claim)
+
+    async def release(
+        self, site_id: str, comment_ids: Sequence[str], moderator_id: str, *, now: datetime
+    ) -> list[str]:
+        def release() -> list[str]:
+            if not comment_ids:
+                return []
+            marks = ", ".join("?" * len(comment_ids))
+            with self._db.transaction(write=True) as tx:
+                mine = [
+                    row[0]
+                    for row in tx.fetchall(
+                        "SELECT comment_id FROM comments WHERE site_id = ? AND status = 'pending' "
+                        f"AND claimed_by = ? AND comment_id IN ({marks}){self._db.for_update}",
+                        (site_id, moderator_id, *comment_ids),
+                    )
+                ]
+                if mine:
+                    tx.execute(
+                        "UPDATE comments SET claimed_by = NULL, claim_expires_at_ms = NULL "
+                        f"WHERE site_id = ? AND comment_id IN ({', '.join('?' * len(mine))})",
+                        (site_id, *mine),
+                    )
+                    self._audit(
+                        tx,
+                        actor=f"moderator:{moderator_id}",
+                        action="release",
+                        site_id=site_id,
+                        comment_id=None,
+                        detail=f"released {len(mine)}: {', '.join(mine)}"[:2000],
+                        now=now,
+                    )
+            return sorted(mine)
+
+        return await self._run(release)
+
+    async def decide(
+        self, decision: ModeratorDecision, outbox: OutboxDraft, *, now: datetime
+    ) -> ReviewItem:
+        def decide() -> ReviewItem:
+            key = (decision.site_id, decision.comment_id)
+            with self._db.transaction(write=True) as tx:
+                row = tx.fetchone(
+                    "SELECT status, claimed_by, claim_expires_at_ms, decided_by FROM comments "
+                    f"WHERE site_id = ? AND comment_id = ?{self._db.for_update}",
+                    key,
+                )
+                if row is None or row[0] is None:
+                    raise ReviewNotFound(*key)
+                if row[0] == ReviewStatus.DECIDED.value:
+                    raise AlreadyDecided(*key, row[3])
+                if row[1] not in (None, decision.moderator_id) and row[2] > _ms(now):
+                    raise ClaimedByOther(*key)
+                actor = f"moderator:{decision.moderator_id}"
+                tx.execute(
+                    "UPDATE comments SET status = 'decided', decision = ?, decided_by = ?, "
+                    "decided_at_ms = ?, decision_reason = ?, note = ?, claimed_by = NULL, "
+                    "claim_expires_at_ms = NULL WHERE site_id = ? AND comment_id = ?",
+                    (
+                        decision.action.value,
+                        actor,
+                        _ms(now),
+                        decision.reason.value,
+                        decision.note,
+                        *key,
+                    ),
+                )
+                tx.execute(
+                    "INSERT INTO outbox (event_id, topic, key, value, created_at_ms) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (outbox.event_id, outbox.topic, outbox.key, outbox.value, _ms(now)),
+                )
+                self._audit(
+                    tx,
+                    actor=actor,
+                    action="decide",
+                    site_id=decision.site_id,
+                    comment_id=decision.comment_id,
+                    detail=f"{decision.action.value} ({decision.reason.value})",
+                    now=now,
+                )
+                item = tx.fetchone(
+                    f"SELECT {_ITEM_COLUMNS} FROM comments WHERE site_id = ? AND comment_id = ?",
+                    key,
+                )
+            assert item is not None  # noqa: S101 - just written in this transaction
+            return _item(item)
+
+        return await self._run(decide)
+
+    async def get_item(self, site_id: str, comment_id: str) -> ReviewItem:
+        def get() -> ReviewItem:
+            with self._db.transaction(write=False) as tx:
+                row = tx.fetchone(
+                    f"SELECT {_ITEM_COLUMNS} FROM comments WHERE site_id = ? AND comment_id = ? "
+                    "AND status IS NOT NULL",
+                    (site_id, comment_id),
+                )
+            if row is None:
+                raise ReviewNotFound(site_id, comment_id)
+            return _item(row)
+
+        return await self._run(get)
+
+    async def author_history(
+        self, site_id: str, author_id: str, *, limit: int = 20, before: datetime | None = None
+    ) -> list[HistoryEntry]:
+        def history() -> list[HistoryEntry]:
+            sql = (
+                "SELECT comment_id, text, created_at_ms, COALESCE(decision, auto_action), "
+                "COALESCE(decided_by, 'auto'), COALESCE(decided_at_ms, auto_decided_at_ms) AS t "
+                "FROM comments WHERE site_id = ? AND author_id = ?"
+            )
+            params: list[Any] = [site_id, author_id]
+            if before is not None:
+                sql += " AND COALESCE(decided_at_ms, auto_decided_at_ms) < ?"
+                params.append(_ms(before))
+            sql += " ORDER BY t DESC, comment_id LIMIT ?"
+            params.append(limit)
+            with self._db.transaction(write=False) as tx:
+                rows = tx.fetchall(sql, params)
+            return [
+                HistoryEntry(r[0], r[1], _at(r[2]), Action(r[3]), r[4], _at_required(r[5]))
+                for r in rows
+            ]
+
+        return await self._run(history)
+
+    def _audit(
+        self,
+        tx: Tx,
+        *,
+        actor: str,
+        action: str,
+        site_id: str | None,
+        comment_id: str | None,
+        detail: str,
+        now: datetime,
+    ) -> None:
+        tx.execute(
+            "INSERT INTO audit (at_ms, actor, action, site_id, comment_id, detail) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (_ms(now), actor, action, site_id, comment_id, detail),
+        )
+
+    async def add_audit(
+        self,
+        actor: str,
+        action: str,
+        site_id: str | None,
+        comment_id: str | None,
+        detail: str,
+        *,
+        now: datetime,
+    ) -> None:
+        def add() -> None:
+            with self._db.transaction(write=True) as tx:
+                self._audit(
+                    tx,
+                    actor=actor,
+                    action=action,
+                    site_id=site_id,
+                    comment_id=comment_id,
+                    detail=detail,
+                    now=now,
+                )
+
+        await self._run(add)
+
+    async def audit_log(
+        self, sites: frozenset[str] | None, *, cursor: str | None = None, limit: int = 50
+    ) -> Page[AuditEntry]:
+        before = _decode_cursor(cursor, (int,))[0] if cursor else None
+
+        def read() -> Page[AuditEntry]:
+            site_sql, params = _in("site_id", sites)
+            sql = (
+                "SELECT id, at_ms, actor, action, site_id, comment_id, detail FROM audit "
+                f"WHERE 1 = 1{site_sql}"
+            )
+            if before is not None:
+                sql += " AND id < ?"
+                params.append(before)
+            sql += " ORDER BY id DESC LIMIT ?"
+            params.append(limit + 1)
+            with self._db.transaction(write=False) as tx:
+                rows = tx.fetchall(sql, params)
+            entries = tuple(
+                AuditEntry(int(r[0]), _at_required(r[1]), r[2], r[3], r[4], r[5], r[6])
+                for r in rows[:limit]
+            )
+            more = len(rows) > limit
+            return Page(entries, _encode_cursor(entries[-1].id) if more and entries else None)
+
+        return await self._run(read)
+
+    async def queue_stats(self, sites: frozenset[str] | None) -> list[QueueStats]:
+        def stats() -> list[QueueStats]:
+            site_sql, params = _in("site_id", sites)
+            with self._db.transaction(write=False) as tx:
+                rows = tx.fetchall(
+                    "SELECT site_id, COUNT(*), COUNT(claimed_by), MIN(queued_at_ms) FROM comments "
+                    f"WHERE status = 'pending'{site_sql} GROUP BY site_id ORDER BY site_id",
+                    params,
+                )
+            return [QueueStats(r[0], int(r[1]), int(r[2]), _at(r[3])) for r in rows]
+
+        return await self._run(stats)
+
+    async def outbox_pending(self, limit: int) -> list[OutboxRecord]:
+        def pending() -> list[OutboxRecord]:
+            with self._db.transaction(write=False) as tx:
+                rows = tx.fetchall(
+                    "SELECT id, event_id, topic, key, value, created_at_ms FROM outbox "
+                    "WHERE sent_at_ms IS NULL ORDER BY id LIMIT ?",
+                    (limit,),
+                )
+            return [
+                OutboxRecord(int(r[0]), r[1], r[2], bytes(r[3]), bytes(r[4]), _at_required(r[5]))
+                for r in rows
+            ]
+
+        return await self._run(pending)
+
+    async def outbox_mark_sent(self, ids: Sequence[int], *, now: datetime) -> None:
+        def mark() -> None:
+            if not ids:
+                return
+            with self._db.transaction(write=True) as tx:
+                tx.execute(
+                    f"UPDATE outbox SET sent_at_ms = ? WHERE id IN ({', '.join('?' * len(ids))})",
+                    (_ms(now), *ids),
+                )
+
+        await self._run(mark)
