@@ -1,0 +1,125 @@
+"""The aiohttp application: routes, the error and auth middlewares, security headers."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Final
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from service.auth import TokenRegistry
+from service.domain.errors import ModerationError
+from service.http import views
+from service.http.errors import HTTP_CODES, ApiError, error_response, from_domain
+from service.http.keys import IDENTITY, OPENAPI, READINESS, REVIEW, TOKENS, Readiness
+from service.http.openapi import document
+from service.review_service import ReviewService
+
+log = logging.getLogger(__name__)
+
+API: Final = "/api/v1"
+STATIC: Final = Path(__file__).resolve().parent / "static"
+MIB: Final = 1024 * 1024
+
+SECURITY_HEADERS: Final = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
+        "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; "
+        "frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+_PASSED_ON: Final = ("Allow", "WWW-Authenticate")
+
+
+@web.middleware
+async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return error_response(exc.status, exc.code, exc.message, headers)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = HTTP_CODES.get(exc.status, "http_error")
+        headers = {k: exc.headers[k] for k in _PASSED_ON if k in exc.headers}
+        return error_response(exc.status, code, exc.reason, headers)
+    except ModerationError as exc:
+        api = from_domain(exc)
+        if api is None:
+            log.exception("unmapped error", extra={"path": request.path})
+            return error_response(500, "internal_error", "internal error")
+        if api.status == 503:
+            log.warning("store unavailable", extra={"path": request.path, "error": str(exc)})
+        return error_response(api.status, api.code, api.message)
+    except Exception:
+        log.exception("request failed", extra={"path": request.path})
+        return error_response(500, "internal_error", "internal error")
+
+
+@web.middleware
+async def bearer_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every route under /api/ needs a known bearer token, unknown routes included (so that a
+    caller without one learns nothing about which routes exist)."""
+    if request.path.startswith("/api/"):
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        identity = (
+            request.app[TOKENS].authenticate(token.strip()) if scheme.lower() == "bearer" else None
+        )
+        if identity is None:
+            raise ApiError(401, "unauthorized", "a valid bearer token is required")
+        request[IDENTITY] = identity
+    return await handler(request)
+
+
+async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers.update(SECURITY_HEADERS)
+    if request.path.startswith("/api/"):
+        response.headers["Cache-Control"] = "no-store"
+
+
+async def _page(_: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC / "index.html")
+
+
+async def _always_ready() -> dict[str, bool]:
+    return {}
+
+
+def build_app(
+    review: ReviewService,
+    auth: TokenRegistry,
+    *,
+    readiness: Readiness | None = None,
+    client_max_size: int = MIB,
+) -> web.Application:
+    app = web.Application(
+        middlewares=[errors_as_json, bearer_auth], client_max_size=client_max_size
+    )
+    app[REVIEW] = review
+    app[TOKENS] = auth
+    app[READINESS] = readiness or _always_ready
+    app[OPENAPI] = json.dumps(document(), indent=1).encode()
+    app.on_response_prepare.append(_security_headers)
+    r = app.router
+    r.add_get("/healthz", views.health, allow_head=False)
+    r.add_get("/readyz", views.ready, allow_head=False)
+    r.add_get("/", _page)
+    r.add_static("/static/", STATIC, append_version=False)
+    r.add_get(f"{API}/openapi.json", views.openapi, allow_head=False)
+    r.add_get(f"{API}/me", views.me, allow_head=False)
+    r.add_get(f"{API}/queue", views.queue, allow_head=False)
+    r.add_post(f"{API}/queue/claim", views.claim)
+    r.add_post(f"{API}/queue/release", views.release)
+    r.add_get(f"{API}/items/{{site_id}}/{{comment_id}}", views.detail, allow_head=False)
+    r.add_post(f"{API}/items/{{site_id}}/{{comment_id}}/decision", views.decide)
+    r.add_post(f"{API}/decisions", views.decide_many)
+    r.add_get(f"{API}/audit", views.audit, allow_head=False)
+    r.add_get(f"{API}/stats", views.stats, allow_head=False)
+    return app

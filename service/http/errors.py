@@ -1,0 +1,73 @@
+"""The API's error bodies: `{"error": {"code": "<stable code>", "message": "..."}}`.
+
+Domain errors know nothing of HTTP; this table is where they meet a status."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from aiohttp import web
+
+from service.domain.errors import (
+    AlreadyDecided,
+    ClaimedByOther,
+    InvalidCursor,
+    ModerationError,
+    ReviewNotFound,
+    StoreUnavailable,
+)
+from service.domain.review import InvalidModeratorDecision
+from service.review_service import AccessDenied
+
+
+class ApiError(Exception):
+    """A request the HTTP layer itself refuses (bad JSON, a missing field, no token)."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def invalid(message: str) -> ApiError:
+    return ApiError(400, "invalid_request", message)
+
+
+# Codes for statuses aiohttp raises itself (routing, body size).
+HTTP_CODES: Final = {
+    400: "invalid_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "body_too_large",
+    415: "unsupported_media_type",
+}
+
+_DOMAIN: Final[tuple[tuple[type[ModerationError], int, str], ...]] = (
+    (ReviewNotFound, 404, "not_found"),
+    (AlreadyDecided, 409, "already_decided"),
+    (ClaimedByOther, 409, "claimed_by_other"),
+    (InvalidCursor, 400, "invalid_cursor"),
+    (InvalidModeratorDecision, 400, "invalid_decision"),
+    (StoreUnavailable, 503, "unavailable"),
+)
+
+
+def from_domain(exc: ModerationError) -> ApiError | None:
+    if isinstance(exc, AccessDenied):
+        return ApiError(403, exc.code, str(exc))
+    for kind, status, code in _DOMAIN:
+        if isinstance(exc, kind):
+            message = "the review store is unavailable, retry" if status == 503 else str(exc)
+            return ApiError(status, code, message)
+    return None
+
+
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> web.Response:
+    return web.json_response(
+        {"error": {"code": code, "message": message}}, status=status, headers=headers
+    )

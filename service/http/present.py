@@ -1,0 +1,97 @@
+"""Review values as the API's JSON documents (shapes in `openapi.py`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from service.adapters.codec import rfc3339
+from service.auth import Identity
+from service.domain.review import AuditEntry, HistoryEntry, ReviewItem
+from service.review_service import BulkResult, Detail, SiteStats
+
+Json = dict[str, Any]
+
+
+def _time(moment: datetime | None) -> str | None:
+    return None if moment is None else rfc3339(moment)
+
+
+def item(i: ReviewItem) -> Json:
+    return {
+        "site_id": i.site_id,
+        "comment_id": i.comment_id,
+        "text": i.text,
+        "author": {"id": i.author_id, "name": i.author_name},
+        "thread_id": i.thread_id,
+        "created_at": _time(i.created_at),
+        "scores": {"spam": i.scores.spam, "abuse": i.scores.abuse},
+        "risk": i.risk,
+        "reasons": [{"code": r.code.value, "detail": r.detail} for r in i.reasons],
+        "model_version": i.model_version,
+        "policy_version": i.policy_version,
+        "queued_at": rfc3339(i.queued_at),
+        "status": i.status.value,
+        "claimed_by": i.claimed_by,
+        "claim_expires_at": _time(i.claim_expires_at),
+        "decision": None if i.decision is None else i.decision.value,
+        "decided_by": i.decided_by,
+        "decided_at": _time(i.decided_at),
+        "decision_reason": None if i.decision_reason is None else i.decision_reason.value,
+        "note": i.note,
+    }
+
+
+def history(h: HistoryEntry) -> Json:
+    return {
+        "comment_id": h.comment_id,
+        "text": h.text,
+        "created_at": _time(h.created_at),
+        "action": h.action.value,
+        "decided_by": h.decided_by,
+        "decided_at": rfc3339(h.decided_at),
+    }
+
+
+def detail(d: Detail) -> Json:
+    return {"item": item(d.item), "history": [history(h) for h in d.history]}
+
+
+def audit(a: AuditEntry) -> Json:
+    return {
+        "id": a.id,
+        "at": rfc3339(a.at),
+        "actor": a.actor,
+        "action": a.action,
+        "site_id": a.site_id,
+        "comment_id": a.comment_id,
+        "detail": a.detail,
+    }
+
+
+def stats(s: SiteStats) -> Json:
+    return {
+        "site_id": s.stats.site_id,
+        "depth": s.stats.depth,
+        "claimed": s.stats.claimed,
+        "oldest_queued_at": _time(s.stats.oldest_queued_at),
+        "oldest_age_seconds": s.oldest_age_seconds,
+    }
+
+
+def bulk_result(r: BulkResult) -> Json:
+    return {
+        "site_id": r.site_id,
+        "comment_id": r.comment_id,
+        "ok": r.error is None,
+        "item": None if r.item is None else item(r.item),
+        "error": None if r.error is None else {"code": r.error.value, "message": r.message},
+    }
+
+
+def identity(who: Identity) -> Json:
+    return {
+        "id": who.id,
+        "role": who.role.value,
+        "sites": None if who.sites is None else sorted(who.sites),
+    }

@@ -1,0 +1,243 @@
+"""What a moderator can do with the review queue, written against the `ReviewStore` and
+`Clock` ports. Every method takes the caller's `Identity` and checks role and site scope here,
+so the HTTP views only parse, call and map errors."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from service.adapters import codec
+from service.auth import Identity
+from service.domain.errors import (
+    AlreadyDecided,
+    ClaimedByOther,
+    ModerationError,
+    ReviewNotFound,
+    StoreUnavailable,
+)
+from service.domain.model import Action, ModeratorReason
+from service.domain.review import (
+    AuditEntry,
+    HistoryEntry,
+    InvalidModeratorDecision,
+    ModeratorDecision,
+    OutboxDraft,
+    Page,
+    QueueOrder,
+    QueueStats,
+    ReviewItem,
+    ReviewStatus,
+    moderator_decision,
+)
+from service.ports import Clock, ReviewStore
+
+
+class AccessDenied(ModerationError):
+    """The caller may not do this: a site outside its scope, or a role it does not have."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _site_denied(site_id: str) -> AccessDenied:
+    return AccessDenied("forbidden_site", f"this token does not grant site {site_id!r}")
+
+
+class ErrorCode(StrEnum):
+    """Stable codes of a bulk decision's failed items (the same as the API's error codes)."""
+
+    NOT_FOUND = "not_found"
+    ALREADY_DECIDED = "already_decided"
+    CLAIMED_BY_OTHER = "claimed_by_other"
+    FORBIDDEN_SITE = "forbidden_site"
+    INVALID_DECISION = "invalid_decision"
+    UNAVAILABLE = "unavailable"
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionRequest:
+    site_id: str
+    comment_id: str
+    action: Action
+    reason: ModeratorReason
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BulkResult:
+    site_id: str
+    comment_id: str
+    item: ReviewItem | None  # set when the decision was written
+    error: ErrorCode | None
+    message: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Detail:
+    item: ReviewItem
+    history: list[HistoryEntry]
+
+
+@dataclass(frozen=True, slots=True)
+class SiteStats:
+    stats: QueueStats
+    oldest_age_seconds: float | None
+
+
+_BULK_ERRORS: tuple[tuple[type[ModerationError], ErrorCode], ...] = (
+    (ReviewNotFound, ErrorCode.NOT_FOUND),
+    (AlreadyDecided, ErrorCode.ALREADY_DECIDED),
+    (ClaimedByOther, ErrorCode.CLAIMED_BY_OTHER),
+    (AccessDenied, ErrorCode.FORBIDDEN_SITE),
+    (InvalidModeratorDecision, ErrorCode.INVALID_DECISION),
+    (StoreUnavailable, ErrorCode.UNAVAILABLE),
+)
+
+
+class ReviewService:
+    def __init__(
+        self,
+        store: ReviewStore,
+        clock: Clock,
+        *,
+        decisions_topic: str,
+        claim_lease: timedelta = timedelta(seconds=600),
+        history_limit: int = 20,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._topic = decisions_topic
+        self._lease = claim_lease
+        self._history_limit = history_limit
+
+    def _scope(self, who: Identity, site_id: str | None) -> frozenset[str] | None:
+        if site_id is None:
+            return who.sites
+        if not who.can_see(site_id):
+            raise _site_denied(site_id)
+        return frozenset({site_id})
+
+    async def queue(
+        self,
+        who: Identity,
+        *,
+        site_id: str | None = None,
+        reason: str | None = None,
+        older_than: timedelta | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> Page[ReviewItem]:
+        return await self._store.list_queue(
+            self._scope(who, site_id),
+            reason=reason,
+            older_than=older_than,
+            now=self._clock.now(),
+            cursor=cursor,
+            limit=limit,
+        )
+
+    async def claim(
+        self, who: Identity, site_id: str, count: int, order: QueueOrder = QueueOrder.OLDEST
+    ) -> list[ReviewItem]:
+        self._scope(who, site_id)
+        now = self._clock.now()
+        items = await self._store.claim(
+            site_id, who.id, count, order=order, lease=self._lease, now=now
+        )
+        for item in items:
+            until = codec.rfc3339(item.claim_expires_at or now + self._lease)
+            await self._store.add_audit(
+                who.actor, "claim", site_id, item.comment_id, f"claimed until {until}", now=now
+            )
+        return items
+
+    async def release(self, who: Identity, site_id: str, comment_ids: Sequence[str]) -> list[str]:
+        self._scope(who, site_id)
+        now = self._clock.now()
+        released = await self._store.release(site_id, comment_ids, who.id, now=now)
+        for comment_id in released:
+            await self._store.add_audit(
+                who.actor, "release", site_id, comment_id, "returned to the queue", now=now
+            )
+        return released
+
+    async def decide(self, who: Identity, request: DecisionRequest) -> ReviewItem:
+        self._scope(who, request.site_id)
+        item = await self._store.get_item(request.site_id, request.comment_id)
+        if item.status is ReviewStatus.DECIDED:
+            raise AlreadyDecided(item.site_id, item.comment_id, item.decided_by)
+        verdict = ModeratorDecision(
+            site_id=request.site_id,
+            comment_id=request.comment_id,
+            action=request.action,
+            reason=request.reason,
+            note=request.note,
+            moderator_id=who.id,
+        )
+        decision = moderator_decision(item, verdict)
+        now = self._clock.now()
+        event_id = str(uuid.uuid4())
+        outbox = OutboxDraft(
+            event_id=event_id,
+            topic=self._topic,
+            key=codec.decision_key(item.site_id, item.comment_id),
+            value=codec.encode_decision(decision, event_id=event_id, decided_at=now),
+        )
+        return await self._store.decide(verdict, outbox, now=now)
+
+    async def decide_many(
+        self, who: Identity, requests: Sequence[DecisionRequest]
+    ) -> list[BulkResult]:
+        """Each decision on its own: one failing does not undo or stop the others."""
+        results = []
+        for request in requests:
+            try:
+                item = await self.decide(who, request)
+            except ModerationError as exc:
+                code = next((c for kind, c in _BULK_ERRORS if isinstance(exc, kind)), None)
+                if code is None:
+                    raise
+                results.append(
+                    BulkResult(request.site_id, request.comment_id, None, code, str(exc))
+                )
+            else:
+                results.append(BulkResult(request.site_id, request.comment_id, item, None, None))
+        return results
+
+    async def detail(self, who: Identity, site_id: str, comment_id: str) -> Detail:
+        self._scope(who, site_id)
+        item = await self._store.get_item(site_id, comment_id)
+        history = (
+            await self._store.author_history(site_id, item.author_id, limit=self._history_limit)
+            if item.author_id is not None
+            else []
+        )
+        return Detail(item, history)
+
+    async def audit_log(
+        self,
+        who: Identity,
+        *,
+        site_id: str | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> Page[AuditEntry]:
+        if not who.is_admin:
+            raise AccessDenied("forbidden_role", "the audit log is for admins")
+        return await self._store.audit_log(self._scope(who, site_id), cursor=cursor, limit=limit)
+
+    async def stats(self, who: Identity, *, site_id: str | None = None) -> list[SiteStats]:
+        now = self._clock.now()
+        return [
+            SiteStats(s, _age(now, s.oldest_queued_at))
+            for s in await self._store.queue_stats(self._scope(who, site_id))
+        ]
+
+
+def _age(now: datetime, since: datetime | None) -> float | None:
+    return None if since is None else max(0.0, (now - since).total_seconds())

@@ -1,0 +1,316 @@
+"""An in-memory `ReviewStore` for tests of the review service and the HTTP layer."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+
+from service.domain.errors import (
+    AlreadyDecided,
+    ClaimedByOther,
+    InvalidCursor,
+    ReviewNotFound,
+    StoreUnavailable,
+)
+from service.domain.model import Action, Reason, ReasonCode, Scores
+from service.domain.review import (
+    AuditEntry,
+    HistoryEntry,
+    ModeratorDecision,
+    OutboxDraft,
+    OutboxRecord,
+    Page,
+    QueueOrder,
+    QueueStats,
+    ReviewItem,
+    ReviewStatus,
+    StoredComment,
+)
+
+Key = tuple[str, str]
+
+
+def _encode_cursor(parts: list[str]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(["fake", *parts]).encode()).decode()
+
+
+def _decode_cursor(cursor: str, size: int) -> list[str]:
+    try:
+        doc = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (binascii.Error, ValueError, UnicodeError):
+        raise InvalidCursor(f"not a cursor: {cursor[:40]!r}") from None
+    if (
+        not isinstance(doc, list)
+        or len(doc) != size + 1
+        or doc[0] != "fake"
+        or not all(isinstance(p, str) for p in doc)
+    ):
+        raise InvalidCursor(f"not a cursor: {cursor[:40]!r}")
+    return doc[1:]
+
+
+def review_item(
+    site_id: str = "herald",
+    comment_id: str = "c-1",
+    *,
+    text: str = "maybe buy this",
+    author_id: str | None = "a-1",
+    author_name: str | None = "Ann",
+    queued_at: datetime = datetime(2026, 11, 27, 11, 0, tzinfo=UTC),
+    spam: float = 0.6,
+    abuse: float = 0.1,
+) -> ReviewItem:
+    return ReviewItem(
+        site_id=site_id,
+        comment_id=comment_id,
+        text=text,
+        author_id=author_id,
+        author_name=author_name,
+        thread_id="t-1",
+        created_at=queued_at - timedelta(seconds=5),
+        scores=Scores(spam=spam, abuse=abuse),
+        reasons=(Reason(ReasonCode.SPAM_UNCERTAIN, f"spam score {spam:.3f} between thresholds"),),
+        model_version="fake-1",
+        policy_version="env-1",
+        queued_at=queued_at,
+        status=ReviewStatus.PENDING,
+        claimed_by=None,
+        claim_expires_at=None,
+        decision=None,
+        decided_by=None,
+        decided_at=None,
+        decision_reason=None,
+        note=None,
+    )
+
+
+@dataclass
+class InMemoryReviewStore:
+    items: dict[Key, ReviewItem] = field(default_factory=dict)
+    history: dict[Key, list[HistoryEntry]] = field(default_factory=dict)  # (site, author)
+    audit: list[AuditEntry] = field(default_factory=list)
+    outbox: list[OutboxRecord] = field(default_factory=list)
+    unavailable: bool = False
+
+    def add(self, *items: ReviewItem) -> None:
+        for item in items:
+            self.items[item.site_id, item.comment_id] = item
+
+    def _check(self) -> None:
+        if self.unavailable:
+            raise StoreUnavailable("the fake store is down")
+
+    async def migrate(self) -> None:
+        self._check()
+
+    async def close(self) -> None:
+        return None
+
+    async def ping(self) -> None:
+        self._check()
+
+    async def record_decisions(self, comments: Sequence[StoredComment]) -> None:
+        self._check()
+        for c in comments:
+            if c.action is Action.REVIEW and (c.site_id, c.comment_id) not in self.items:
+                self.add(
+                    replace(
+                        review_item(c.site_id, c.comment_id, queued_at=c.decided_at),
+                        text=c.text,
+                        author_id=c.author_id,
+                        author_name=c.author_name,
+                        scores=c.scores,
+                        reasons=c.reasons,
+                    )
+                )
+
+    def _pending(self, sites: frozenset[str] | None) -> list[ReviewItem]:
+        return sorted(
+            (
+                i
+                for i in self.items.values()
+                if i.status is ReviewStatus.PENDING and (sites is None or i.site_id in sites)
+            ),
+            key=lambda i: (i.queued_at, i.site_id, i.comment_id),
+        )
+
+    async def list_queue(
+        self,
+        sites: frozenset[str] | None,
+        *,
+        reason: str | None = None,
+        older_than: timedelta | None = None,
+        now: datetime,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> Page[ReviewItem]:
+        self._check()
+        after = _decode_cursor(cursor, 3) if cursor else None
+        found = [
+            i
+            for i in self._pending(sites)
+            if (reason is None or any(r.code.value == reason for r in i.reasons))
+            and (older_than is None or i.queued_at <= now - older_than)
+            and (after is None or [i.queued_at.isoformat(), i.site_id, i.comment_id] > after)
+        ]
+        page = found[:limit]
+        more = len(found) > limit
+        last = page[-1] if page else None
+        next_cursor = (
+            _encode_cursor([last.queued_at.isoformat(), last.site_id, last.comment_id])
+            if more and last
+            else None
+        )
+        return Page(tuple(page), next_cursor)
+
+    def _held_by_other(self, item: ReviewItem, moderator_id: str, now: datetime) -> bool:
+        return (
+            item.claimed_by is not None
+            and item.claimed_by != moderator_id
+            and item.claim_expires_at is not None
+            and item.claim_expires_at > now
+        )
+
+    async def claim(
+        self,
+        site_id: str,
+        moderator_id: str,
+        count: int,
+        *,
+        order: QueueOrder,
+        lease: timedelta,
+        now: datetime,
+    ) -> list[ReviewItem]:
+        self._check()
+        free = [
+            i
+            for i in self._pending(frozenset({site_id}))
+            if i.claimed_by is None or i.claim_expires_at is None or i.claim_expires_at <= now
+        ]
+        if order is QueueOrder.RISK:
+            free.sort(key=lambda i: -i.risk)
+        claimed = [
+            replace(i, claimed_by=moderator_id, claim_expires_at=now + lease) for i in free[:count]
+        ]
+        self.add(*claimed)
+        return claimed
+
+    async def release(
+        self, site_id: str, comment_ids: Sequence[str], moderator_id: str, *, now: datetime
+    ) -> list[str]:
+        self._check()
+        released = []
+        for comment_id in comment_ids:
+            item = self.items.get((site_id, comment_id))
+            if item and item.status is ReviewStatus.PENDING and item.claimed_by == moderator_id:
+                self.add(replace(item, claimed_by=None, claim_expires_at=None))
+                released.append(comment_id)
+        return released
+
+    async def decide(
+        self, decision: ModeratorDecision, outbox: OutboxDraft, *, now: datetime
+    ) -> ReviewItem:
+        self._check()
+        item = await self.get_item(decision.site_id, decision.comment_id)
+        if item.status is ReviewStatus.DECIDED:
+            raise AlreadyDecided(item.site_id, item.comment_id, item.decided_by)
+        if self._held_by_other(item, decision.moderator_id, now):
+            raise ClaimedByOther(item.site_id, item.comment_id)
+        decided = replace(
+            item,
+            status=ReviewStatus.DECIDED,
+            claimed_by=None,
+            claim_expires_at=None,
+            decision=decision.action,
+            decided_by=f"moderator:{decision.moderator_id}",
+            decided_at=now,
+            decision_reason=decision.reason,
+            note=decision.note,
+        )
+        self.add(decided)
+        self.outbox.append(
+            OutboxRecord(
+                len(self.outbox) + 1, outbox.event_id, outbox.topic, outbox.key, outbox.value, now
+            )
+        )
+        await self.add_audit(
+            f"moderator:{decision.moderator_id}",
+            "decide",
+            item.site_id,
+            item.comment_id,
+            f"{decision.action.value}: {decision.reason.value}",
+            now=now,
+        )
+        return decided
+
+    async def get_item(self, site_id: str, comment_id: str) -> ReviewItem:
+        self._check()
+        try:
+            return self.items[site_id, comment_id]
+        except KeyError:
+            raise ReviewNotFound(site_id, comment_id) from None
+
+    async def author_history(
+        self, site_id: str, author_id: str, *, limit: int = 20, before: datetime | None = None
+    ) -> list[HistoryEntry]:
+        self._check()
+        entries = sorted(
+            self.history.get((site_id, author_id), []), key=lambda h: h.decided_at, reverse=True
+        )
+        return [h for h in entries if before is None or h.decided_at < before][:limit]
+
+    async def audit_log(
+        self, sites: frozenset[str] | None, *, cursor: str | None = None, limit: int = 50
+    ) -> Page[AuditEntry]:
+        self._check()
+        below = int(_decode_cursor(cursor, 1)[0]) if cursor else None
+        found = [
+            a
+            for a in reversed(self.audit)
+            if (sites is None or a.site_id in sites) and (below is None or a.id < below)
+        ]
+        page = found[:limit]
+        more = len(found) > limit
+        return Page(tuple(page), _encode_cursor([str(page[-1].id)]) if more and page else None)
+
+    async def add_audit(
+        self,
+        actor: str,
+        action: str,
+        site_id: str | None,
+        comment_id: str | None,
+        detail: str,
+        *,
+        now: datetime,
+    ) -> None:
+        self._check()
+        self.audit.append(
+            AuditEntry(len(self.audit) + 1, now, actor, action, site_id, comment_id, detail)
+        )
+
+    async def queue_stats(self, sites: frozenset[str] | None) -> list[QueueStats]:
+        self._check()
+        by_site: dict[str, list[ReviewItem]] = {}
+        for item in self._pending(sites):
+            by_site.setdefault(item.site_id, []).append(item)
+        return [
+            QueueStats(
+                site,
+                len(items),
+                sum(1 for i in items if i.claimed_by is not None),
+                min(i.queued_at for i in items),
+            )
+            for site, items in sorted(by_site.items())
+        ]
+
+    async def outbox_pending(self, limit: int) -> list[OutboxRecord]:
+        self._check()
+        return self.outbox[:limit]
+
+    async def outbox_mark_sent(self, ids: Sequence[int], *, now: datetime) -> None:
+        self._check()
+        self.outbox = [r for r in self.outbox if r.id not in set(ids)]
