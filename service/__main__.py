@@ -31,6 +31,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     topics = sub.add_parser("create-topics", help="create the topics the service uses")
     topics.add_argument("--partitions", type=int, default=3)
+    tokens = sub.add_parser("tokens", help="manage API tokens (stored as hashes)")
+    token_sub = tokens.add_subparsers(dest="tokens_command", required=True, metavar="ACTION")
+    add = token_sub.add_parser("add", help="create a token; prints it once")
+    add.add_argument("--id", required=True, help="who the token is for, e.g. alice")
+    add.add_argument("--role", choices=["moderator", "admin"], default="moderator")
+    add.add_argument(
+        "--sites", required=True, help="comma-separated site ids the token may see, or *"
+    )
+    add.add_argument("--file", type=Path, help="tokens file (default: $MODERATION_TOKENS_FILE)")
     feed = sub.add_parser("feed", help="publish sample comment events to the comments topic")
     feed.add_argument(
         "--file",
@@ -54,12 +63,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"moderation: {exc}", file=sys.stderr)
         return 2
+    if args.command == "tokens":
+        return _add_token(args, settings)
     logs.configure(settings.log_level)
     try:
         return asyncio.run(_run(args, settings))
     except ModerationError as exc:
         log.error("fatal", extra={"error": str(exc)})  # noqa: TRY400 - the message is the story
         return 1
+
+
+def _add_token(args: argparse.Namespace, settings: Settings) -> int:
+    from service.auth import add_token  # noqa: PLC0415
+
+    path = args.file or settings.tokens_file
+    if path is None:
+        print("moderation: give --file or set MODERATION_TOKENS_FILE", file=sys.stderr)
+        return 2
+    sites = [s.strip() for s in args.sites.split(",") if s.strip()]
+    try:
+        token = add_token(path, args.id, args.role, sites)
+    except ModerationError as exc:
+        print(f"moderation: {exc}", file=sys.stderr)
+        return 2
+    print(token)
+    return 0
 
 
 async def _run(args: argparse.Namespace, settings: Settings) -> int:

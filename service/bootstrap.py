@@ -3,26 +3,36 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
+from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aiohttp import web
 
 from classifier import ModelLoadError
 from service.adapters.codec import Limits
 from service.adapters.kafka import KafkaConfig, KafkaPipelineRunner
+from service.adapters.outbox import OutboxRelay
 from service.adapters.sklearn_classifier import ModelClassifier
-from service.domain.errors import ModerationError
+from service.adapters.sql.store import SqlReviewStore
+from service.auth import TokenRegistry
+from service.domain.errors import ModerationError, StoreUnavailable
+from service.http.app import build_app
 from service.pipeline import Pipeline, Topics
-from service.ports import Classifier, Clock
+from service.ports import Classifier, Clock, ReviewStore
+from service.review_service import ReviewService
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
-class ModelUnavailable(ModerationError):
-    pass
+class StartupError(ModerationError):
+    """Something the service needs at start is missing or broken; the message says what."""
 
 
 class SystemClock:
@@ -34,14 +44,18 @@ class SystemClock:
 class Components:
     pipeline: Pipeline
     kafka: KafkaConfig
+    review: ReviewService
 
 
-def build(settings: Settings, classifier: Classifier, clock: Clock | None = None) -> Components:
+def build(
+    settings: Settings, classifier: Classifier, store: ReviewStore, clock: Clock | None = None
+) -> Components:
+    clock = clock or SystemClock()
     topics = Topics(settings.topic_comments, settings.topic_decisions, settings.topic_dlq)
     pipeline = Pipeline(
         classifier,
         settings.policy,
-        clock or SystemClock(),
+        clock,
         topics,
         Limits(settings.max_text_chars, settings.max_message_bytes),
     )
@@ -53,28 +67,109 @@ def build(settings: Settings, classifier: Classifier, clock: Clock | None = None
         batch_max_records=settings.batch_max_records,
         retry_max_seconds=settings.kafka_retry_max_seconds,
     )
-    return Components(pipeline, kafka)
+    review = ReviewService(
+        store,
+        clock,
+        decisions_topic=settings.topic_decisions,
+        claim_lease=timedelta(seconds=settings.claim_lease_seconds),
+    )
+    return Components(pipeline, kafka, review)
 
 
-async def serve(settings: Settings) -> int:
-    """Run until SIGTERM/SIGINT; the batch in hand is committed before exit."""
+def _load_model(settings: Settings) -> ModelClassifier:
     try:
         model = ModelClassifier.load(settings.model_path)
     except ModelLoadError as exc:
-        raise ModelUnavailable(
+        raise StartupError(
             f"cannot load the model at {settings.model_path}: {exc} "
             "(train one with `moderation train`)"
         ) from exc
     log.info(
         "model loaded", extra={"model_version": model.version, "path": str(settings.model_path)}
     )
-    components = build(settings, model)
+    return model
+
+
+def _load_tokens(settings: Settings) -> TokenRegistry:
+    if settings.tokens_file is None:
+        log.warning(
+            "no MODERATION_TOKENS_FILE: the API refuses every request "
+            "(create one with `moderation tokens add`)"
+        )
+        return TokenRegistry(())
+    return TokenRegistry.load(settings.tokens_file)
+
+
+async def _open_store(settings: Settings) -> SqlReviewStore:
+    store = SqlReviewStore.from_url(settings.database_url)
+    try:
+        await store.migrate()
+    except StoreUnavailable as exc:
+        await store.close()
+        raise StartupError(f"cannot open the review store: {exc}") from exc
+    log.info("review store ready", extra={"dialect": store.dialect})
+    return store
+
+
+async def serve(settings: Settings) -> int:
+    """Run the pipeline, the outbox relay and the HTTP API until SIGTERM/SIGINT. The batch in
+    hand is committed before exit."""
+    model = _load_model(settings)
+    tokens = _load_tokens(settings)
+    store = await _open_store(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="score") as executor:
-        runner = KafkaPipelineRunner(components.kafka, components.pipeline, executor, stop)
-        await runner.run()
+    clock = SystemClock()
+    components = build(settings, model, store, clock)
+    relay = OutboxRelay(
+        store,
+        settings.kafka_bootstrap,
+        clock,
+        stop,
+        retry_max_seconds=settings.kafka_retry_max_seconds,
+        client_id=f"{settings.transactional_id}-outbox",
+    )
+    app = build_app(components.review, tokens)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, settings.http_host, settings.http_port)
+        try:
+            await site.start()
+        except OSError as exc:
+            raise StartupError(
+                f"cannot listen on {settings.http_host}:{settings.http_port}: {exc}"
+            ) from exc
+        log.info(
+            "http listening",
+            extra={"url": f"http://{settings.http_host}:{settings.http_port}/"},
+        )
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="score") as executor:
+            pipeline = KafkaPipelineRunner(
+                components.kafka, components.pipeline, executor, stop, store=store
+            )
+            await _until_first_exits(stop, pipeline.run(), relay.run())
+    finally:
+        await runner.cleanup()
+        await store.close()
     log.info("stopped")
     return 0
+
+
+async def _until_first_exits(stop: asyncio.Event, *jobs: Coroutine[Any, Any, None]) -> None:
+    """Run the jobs together. They return when `stop` is set; if one fails, the others are
+    stopped too and its error is raised."""
+    tasks = [asyncio.create_task(job) for job in jobs]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for task in done:
+            error = task.exception()
+            if error is not None:
+                raise error
+    finally:
+        stop.set()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

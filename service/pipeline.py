@@ -12,6 +12,7 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from service.adapters.codec import (
     Header,
@@ -24,8 +25,9 @@ from service.adapters.codec import (
     encode_decision,
 )
 from service.domain.errors import InvalidComment, InvalidCommentReason
-from service.domain.model import Comment, Scores
+from service.domain.model import Comment, Decision, Scores
 from service.domain.policy import Policy, decide
+from service.domain.review import StoredComment
 from service.ports import Classifier, Clock
 
 log = logging.getLogger(__name__)
@@ -49,8 +51,31 @@ class OutputRecord:
 @dataclass(frozen=True, slots=True)
 class BatchOutcome:
     records: list[OutputRecord]
+    stored: list[StoredComment] = field(default_factory=list)  # for the review store
     actions: Counter[str] = field(default_factory=Counter)
     dead_letters: Counter[str] = field(default_factory=Counter)
+
+
+def _stored(
+    comment: Comment, decision: Decision, decided_at: datetime, record: SourceRecord
+) -> StoredComment:
+    return StoredComment(
+        site_id=comment.site_id,
+        comment_id=comment.id,
+        text=comment.text,
+        author_id=comment.author.id,
+        author_name=comment.author.name,
+        thread_id=comment.thread_id,
+        created_at=comment.created_at,
+        scores=decision.scores,
+        reasons=decision.reasons,
+        action=decision.action,
+        model_version=decision.model_version,
+        policy_version=decision.policy_version,
+        decided_at=decided_at,
+        # the event as received (it decoded, so it is UTF-8), unknown fields included
+        event_json=(record.value or b"").decode("utf-8"),
+    )
 
 
 def _valid(scores: Scores) -> bool:
@@ -85,9 +110,11 @@ class Pipeline:
                 self._dead_letter(outcome, record, scores)
                 continue
             decision = decide(comment, scores, self._policy, self._classifier.version)
+            decided_at = self._clock.now()
             value = encode_decision(
-                decision, auto_event_id(comment.site_id, comment.id), self._clock.now()
+                decision, auto_event_id(comment.site_id, comment.id), decided_at
             )
+            outcome.stored.append(_stored(comment, decision, decided_at, record))
             outcome.records.append(
                 OutputRecord(
                     self._topics.decisions,

@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -171,16 +172,31 @@ def headers_of(envelope: Mapping[str, Any]) -> dict[str, str]:
     return dict(zip(flat[::2], flat[1::2], strict=True))
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 class ServiceProcess:
-    """`moderation serve` as a child process, its logs in a file."""
+    """`moderation serve` as a child process, its logs in a file. Its state (SQLite store)
+    lives beside the log file and its HTTP port is a free one, unless `env` says otherwise."""
 
     def __init__(self, env: Mapping[str, str], log_path: Path) -> None:
         self.log_path = log_path
         self._log = log_path.open("ab")
+        state = log_path.parent
+        defaults = {
+            "MODERATION_STATE_DIR": str(state),
+            "MODERATION_DATABASE_URL": f"sqlite:///{state / 'moderation.db'}",
+            "MODERATION_HTTP_PORT": str(free_port()),
+        }
+        self.env = {**os.environ, **defaults, **env}
+        self.http_port = int(self.env["MODERATION_HTTP_PORT"])
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "service", "serve"],
             cwd=ROOT,
-            env={**os.environ, **env},
+            env=self.env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )

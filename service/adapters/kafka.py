@@ -23,8 +23,9 @@ from aiokafka.errors import KafkaError, ProducerFenced, TopicAlreadyExistsError
 from aiokafka.structs import ConsumerRecord
 
 from service.adapters.codec import SourceRecord
-from service.domain.errors import ModerationError
+from service.domain.errors import ModerationError, StoreUnavailable
 from service.pipeline import BatchOutcome, Pipeline
+from service.ports import ReviewStore
 
 log = logging.getLogger(__name__)
 
@@ -94,10 +95,13 @@ class KafkaPipelineRunner:
         pipeline: Pipeline,
         executor: Executor,
         stop: asyncio.Event,
+        *,
+        store: ReviewStore,
         on_batch: BatchHook | None = None,
     ) -> None:
         self._config = config
         self._pipeline = pipeline
+        self._store = store
         self._executor = executor
         self._stop = stop
         self._on_batch = on_batch
@@ -115,6 +119,13 @@ class KafkaPipelineRunner:
                     f"transactional id {self._config.transactional_id!r} was taken over by "
                     "another instance; give every instance its own MODERATION_INSTANCE_ID"
                 ) from exc
+            except StoreUnavailable as exc:
+                delay = self._backoff.next_delay()
+                log.warning(
+                    "review store unavailable, retrying",
+                    extra={"error": str(exc), "retry_in_seconds": round(delay, 2)},
+                )
+                await self._sleep_unless_stopped(delay)
             except (KafkaError, OSError) as exc:
                 delay = self._backoff.next_delay()
                 log.warning(
@@ -197,6 +208,10 @@ class KafkaPipelineRunner:
         offsets = {tp: messages[-1].offset + 1 for tp, messages in batch.items()}
         loop = asyncio.get_running_loop()
         outcome = await loop.run_in_executor(self._executor, self._pipeline.process_batch, records)
+        # Stored before the transaction commits: a crash in between replays the batch, and the
+        # store's idempotent upsert makes the replay harmless. A store failure aborts the batch
+        # before anything is committed.
+        await self._store.record_decisions(outcome.stored)
         async with producer.transaction():
             for out in outcome.records:
                 await producer.send(out.topic, out.value, key=out.key, headers=list(out.headers))

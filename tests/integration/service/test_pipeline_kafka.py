@@ -6,10 +6,12 @@ import base64
 import json
 import signal
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from service.adapters.sql.store import SqlReviewStore
 from tests.kafka_helpers import (
     KafkaTopics,
     ServiceProcess,
@@ -122,6 +124,18 @@ async def test_kcat_in_kcat_out_950_decisions_and_50_dead_letters(
 
     events = [entry.get("event") for entry in service.logs()]
     assert "stopped" in events
+    # every review decision is waiting in the store's queue, once
+    reviews = {(d["site_id"], d["comment_id"]) for d in docs if d["action"] == "review"}
+    assert await queued_items(service) == reviews
+
+
+async def queued_items(service: ServiceProcess) -> set[tuple[str, str]]:
+    store = SqlReviewStore.from_url(service.env["MODERATION_DATABASE_URL"])
+    try:
+        page = await store.list_queue(None, now=datetime.now(UTC), limit=100_000)
+    finally:
+        await store.close()
+    return {(item.site_id, item.comment_id) for item in page.items}
 
 
 async def test_sigkill_mid_stream_never_loses_or_duplicates_a_decision(
@@ -170,3 +184,5 @@ async def test_sigkill_mid_stream_never_loses_or_duplicates_a_decision(
     assert set(per_comment) == {ident for _, _, ident in events}
     assert max(per_comment.values()) == 1
     assert kcat_consume(topics.dlq) == []
+    reviews = {(d["site_id"], d["comment_id"]) for d in docs if d["action"] == "review"}
+    assert await queued_items(service) == reviews
