@@ -25,7 +25,8 @@ cleanup() {
         deploy/kafka/kafka.sh stop || true
     fi
 }
-trap cleanup INT TERM EXIT
+trap cleanup EXIT
+trap 'cleanup; exit 0' INT TERM  # Ctrl-C is the normal way to stop: not an error
 
 if ! deploy/kafka/kafka.sh status 2>/dev/null; then
     deploy/kafka/kafka.sh start
