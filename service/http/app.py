@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 API: Final = "/api/v1"
 STATIC: Final = Path(__file__).resolve().parent / "static"
 MIB: Final = 1024 * 1024
+# aiohttp answers a request line over its limit itself, in text/plain; this one is far above
+# the longest valid URL (a 6,000-character cursor, a 256-character comment id percent-encoded).
+MAX_REQUEST_LINE: Final = 128 * 1024
 
 SECURITY_HEADERS: Final = {
     "Content-Security-Policy": (
@@ -123,3 +126,13 @@ def build_app(
     r.add_get(f"{API}/audit", views.audit, allow_head=False)
     r.add_get(f"{API}/stats", views.stats, allow_head=False)
     return app
+
+
+def app_runner(app: web.Application) -> web.AppRunner:
+    """The runner to serve `build_app`'s application with: no access log (it would hold
+    query strings), a request-line limit that fits every valid URL of the API."""
+    return web.AppRunner(
+        app,
+        access_log=None,
+        handler_args={"max_line_size": MAX_REQUEST_LINE, "max_field_size": 16 * 1024},
+    )

@@ -204,7 +204,7 @@ def _body(schema: Json) -> Json:
 
 SITE_QUERY = _query("site", SITE_ID, "only this site (default: every site the token grants)")
 CURSOR_QUERY = _query(
-    "cursor", {"type": "string", "minLength": 1, "maxLength": parse.MAX_CURSOR}, "from next_cursor"
+    "cursor", {"type": "string", "pattern": parse.CURSOR_PATTERN}, "a next_cursor, as returned"
 )
 LIMIT_QUERY = _query(
     "limit",

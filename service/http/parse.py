@@ -21,7 +21,8 @@ COMMENT_ID_PATTERN: Final = r"^[^\x00-\x1f\x7f]{1,256}$"
 MAX_LIMIT: Final = 200
 DEFAULT_LIMIT: Final = 50
 MAX_OLDER_THAN: Final = 10 * 366 * 86_400
-MAX_CURSOR: Final = 1024
+MAX_CURSOR: Final = 6000  # a cursor can hold a 256-character comment id, JSON-escaped
+CURSOR_PATTERN: Final = rf"^[A-Za-z0-9_=-]{{1,{MAX_CURSOR}}}$"  # base64url
 MAX_CLAIM: Final = 100
 DEFAULT_CLAIM: Final = 10
 MAX_BULK: Final = 100
@@ -32,6 +33,7 @@ DEFAULT_REASON: Final = {Action.APPROVE: ModeratorReason.OK, Action.REJECT: Mode
 _SITE_RE: Final = re.compile(SITE_PATTERN)
 _COMMENT_RE: Final = re.compile(COMMENT_ID_PATTERN)
 _INT_RE: Final = re.compile(r"[0-9]{1,12}")
+_CURSOR_RE: Final = re.compile(CURSOR_PATTERN)
 
 
 def site_id(value: object, where: str) -> str:
@@ -55,6 +57,24 @@ def _query_int(query: Mapping[str, str], name: str, low: int, high: int) -> int 
     return int(raw)
 
 
+def query(request: web.Request, allowed: frozenset[str]) -> Mapping[str, str]:
+    """The query string, refused if it names a parameter the route does not take, or one
+    twice."""
+    q = request.query
+    for name in q:
+        if name not in allowed:
+            raise invalid(f"unknown query parameter {name[:64]!r}")
+        if len(q.getall(name)) > 1:
+            raise invalid(f"query parameter {name[:64]!r} is given more than once")
+    return q
+
+
+NO_QUERY: Final = frozenset[str]()
+QUEUE_QUERY: Final = frozenset({"site", "reason", "older_than", "cursor", "limit"})
+AUDIT_QUERY: Final = frozenset({"site", "cursor", "limit"})
+STATS_QUERY: Final = frozenset({"site"})
+
+
 def query_site(query: Mapping[str, str]) -> str | None:
     raw = query.get("site")
     return None if raw is None else site_id(raw, "query parameter 'site'")
@@ -66,8 +86,8 @@ def query_limit(query: Mapping[str, str]) -> int:
 
 def query_cursor(query: Mapping[str, str]) -> str | None:
     raw = query.get("cursor")
-    if raw is not None and not 1 <= len(raw) <= MAX_CURSOR:
-        raise invalid(f"query parameter 'cursor' must be 1-{MAX_CURSOR} characters")
+    if raw is not None and not _CURSOR_RE.fullmatch(raw):
+        raise invalid("query parameter 'cursor' must be a next_cursor this API returned")
     return raw
 
 

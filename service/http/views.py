@@ -10,6 +10,7 @@ from service.http.keys import IDENTITY, OPENAPI, READINESS, REVIEW
 
 
 def _path_ids(request: web.Request) -> tuple[str, str]:
+    parse.query(request, parse.NO_QUERY)
     return (
         parse.site_id(request.match_info["site_id"], "path parameter 'site_id'"),
         parse.comment_id(request.match_info["comment_id"], "path parameter 'comment_id'"),
@@ -29,15 +30,17 @@ async def ready(request: web.Request) -> web.Response:
 
 
 async def openapi(request: web.Request) -> web.Response:
+    parse.query(request, parse.NO_QUERY)
     return web.Response(body=request.app[OPENAPI], content_type="application/json")
 
 
 async def me(request: web.Request) -> web.Response:
+    parse.query(request, parse.NO_QUERY)
     return web.json_response(present.identity(request[IDENTITY]))
 
 
 async def queue(request: web.Request) -> web.Response:
-    q = request.query
+    q = parse.query(request, parse.QUEUE_QUERY)
     page = await request.app[REVIEW].queue(
         request[IDENTITY],
         site_id=parse.query_site(q),
@@ -52,12 +55,14 @@ async def queue(request: web.Request) -> web.Response:
 
 
 async def claim(request: web.Request) -> web.Response:
+    parse.query(request, parse.NO_QUERY)
     site, count, order = parse.claim(await parse.json_object(request, parse.CLAIM_FIELDS))
     items = await request.app[REVIEW].claim(request[IDENTITY], site, count, order)
     return web.json_response({"items": [present.item(i) for i in items]})
 
 
 async def release(request: web.Request) -> web.Response:
+    parse.query(request, parse.NO_QUERY)
     site, ids = parse.release(await parse.json_object(request, parse.RELEASE_FIELDS))
     released = await request.app[REVIEW].release(request[IDENTITY], site, ids)
     return web.json_response({"released": released})
@@ -77,13 +82,14 @@ async def decide(request: web.Request) -> web.Response:
 
 
 async def decide_many(request: web.Request) -> web.Response:
+    parse.query(request, parse.NO_QUERY)
     requests = parse.bulk(await parse.json_object(request, parse.BULK_FIELDS))
     results = await request.app[REVIEW].decide_many(request[IDENTITY], requests)
     return web.json_response({"results": [present.bulk_result(r) for r in results]})
 
 
 async def audit(request: web.Request) -> web.Response:
-    q = request.query
+    q = parse.query(request, parse.AUDIT_QUERY)
     page = await request.app[REVIEW].audit_log(
         request[IDENTITY],
         site_id=parse.query_site(q),
@@ -96,7 +102,6 @@ async def audit(request: web.Request) -> web.Response:
 
 
 async def stats(request: web.Request) -> web.Response:
-    found = await request.app[REVIEW].stats(
-        request[IDENTITY], site_id=parse.query_site(request.query)
-    )
+    q = parse.query(request, parse.STATS_QUERY)
+    found = await request.app[REVIEW].stats(request[IDENTITY], site_id=parse.query_site(q))
     return web.json_response({"sites": [present.stats(s) for s in found]})

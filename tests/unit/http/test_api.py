@@ -207,7 +207,18 @@ async def test_an_invalid_body_is_refused(client: Client, path: str, body: Any) 
 
 @pytest.mark.parametrize(
     "query",
-    ["limit=0", "limit=201", "limit=x", "older_than=-1", "site=a%20b", "reason=nope", "cursor="],
+    [
+        "limit=0",
+        "limit=201",
+        "limit=x",
+        "older_than=-1",
+        "site=a%20b",
+        "reason=nope",
+        "cursor=",
+        "cursor=%C3%A9",
+        "sites=herald",
+        "limit=1&limit=2",
+    ],
 )
 async def test_invalid_query_parameters_are_refused(client: Client, query: str) -> None:
     response = await client.get(_url(f"/api/v1/queue?{query}"), headers=bearer(ALICE))
