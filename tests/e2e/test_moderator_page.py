@@ -1,0 +1,171 @@
+"""The whole stack in a browser: a comment produced to Kafka reaches the moderator page, a
+keypress rejects it, and the final decision comes out on the decisions topic. Hostile text
+shows as text and runs nothing."""
+
+from __future__ import annotations
+
+import json
+import signal
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from playwright.async_api import Browser, Dialog, async_playwright, expect
+
+from service.auth import add_token
+from tests.kafka_helpers import KafkaTopics, ServiceProcess, kcat_consume, kcat_produce, wait_until
+from tests.schemas import validate
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SITE = "herald"
+HOSTILE_TEXT = "<img src=x onerror=\"document.title='pwned'\">"
+HOSTILE_AUTHOR = "<script>alert(1)</script>"
+PLAIN_TEXT = "Is this a fair comment about the council budget?"
+
+
+def _event(comment_id: str, text: str, author: dict[str, str]) -> tuple[bytes, bytes]:
+    doc = {"id": comment_id, "site_id": SITE, "text": text, "author": author}
+    return f"{SITE}:{comment_id}".encode(), json.dumps(doc).encode()
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(
+            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
+        )
+        try:
+            yield chromium
+        finally:
+            await chromium.close()
+
+
+async def _healthy(url: str) -> bool:
+    try:
+        async with aiohttp.ClientSession() as session, session.get(f"{url}/healthz") as response:
+            return response.status == 200
+    except aiohttp.ClientError:
+        return False
+
+
+def _moderator_decision(topic: str, comment_id: str) -> dict[str, Any] | None:
+    for record in kcat_consume(topic):
+        event = json.loads(record["payload"])
+        if event["comment_id"] == comment_id and event["decided_by"] != "auto":
+            return {"key": record["key"], "event": event}
+    return None
+
+
+async def test_a_moderator_rejects_a_comment_with_a_keypress_and_hostile_text_stays_text(
+    topics: KafkaTopics, tiny_model: Path, tmp_path: Path, browser: Browser
+) -> None:
+    tokens = tmp_path / "tokens.json"
+    token = add_token(tokens, "alice", "moderator", [SITE])
+    service = ServiceProcess(
+        topics.env()
+        | {
+            "MODERATION_MODEL_PATH": str(tiny_model),
+            "MODERATION_TOKENS_FILE": str(tokens),
+            "MODERATION_INSTANCE_ID": f"e2e-{topics.group_id}",
+            # every score is between the thresholds: everything goes to review
+            "MODERATION_SPAM_APPROVE_BELOW": "0",
+            "MODERATION_SPAM_REJECT_AT": "1",
+            "MODERATION_ABUSE_APPROVE_BELOW": "0",
+            "MODERATION_ABUSE_REJECT_AT": "1",
+        },
+        tmp_path / "service.log",
+    )
+    url = f"http://127.0.0.1:{service.http_port}"
+    try:
+
+        async def up() -> bool:
+            assert service.proc.poll() is None, service.log_path.read_text()[-3000:]
+            return await _healthy(url)
+
+        await wait_until(up, 60, "the service's /healthz")
+        kcat_produce(
+            topics.comments,
+            [
+                _event("c-plain", PLAIN_TEXT, {"id": "u-1", "name": "Reader One"}),
+                _event("c-hostile", HOSTILE_TEXT, {"id": "u-2", "name": HOSTILE_AUTHOR}),
+            ],
+            tmp_path,
+        )
+
+        page = await browser.new_page()
+        dialogs: list[str] = []
+
+        async def on_dialog(dialog: Dialog) -> None:
+            dialogs.append(dialog.message)
+            await dialog.dismiss()
+
+        page.on("dialog", on_dialog)
+        await page.goto(url + "/")
+        title = await page.title()
+        await page.fill("#token", token)
+        await page.press("#token", "Enter")
+
+        queue = page.locator("#queue")
+        plain_row = queue.locator(".row", has_text=PLAIN_TEXT)
+        hostile_row = queue.locator(".row", has_text=HOSTILE_TEXT)
+        await expect(plain_row).to_be_visible(timeout=60_000)
+        await expect(hostile_row).to_be_visible(timeout=60_000)
+
+        # Hostile text and author name are shown literally, and nothing ran.
+        await expect(hostile_row.locator(".row-author")).to_have_text(HOSTILE_AUTHOR)
+        await hostile_row.click()
+        await expect(page.locator("#d-text")).to_have_text(HOSTILE_TEXT)
+        await expect(page.locator("#d-author")).to_have_text(HOSTILE_AUTHOR)
+        assert await page.locator("main img, main script").count() == 0
+        assert await page.title() == title == "Moderation queue"
+        assert dialogs == []
+
+        # Claim with `c`, select the plain comment, reject it with `r`.
+        await page.keyboard.press("c")
+        await expect(page.locator("#message")).to_contain_text("Claimed 2 comments")
+        await plain_row.click()
+        await expect(page.locator("#d-text")).to_have_text(PLAIN_TEXT)
+        await page.keyboard.press("r")
+        await expect(page.locator("#message")).to_have_text("Rejected c-plain.")
+        await expect(plain_row).to_have_count(0)
+        await expect(hostile_row).to_be_visible()
+
+        found: dict[str, Any] | None = None
+
+        async def published() -> bool:
+            nonlocal found
+            found = _moderator_decision(topics.decisions, "c-plain")
+            return found is not None
+
+        await wait_until(published, 60, "the moderator's decision on the decisions topic")
+        assert found is not None
+        event = found["event"]
+        validate("decision.v1", event)
+        assert found["key"] == f"{SITE}:c-plain"
+        assert (event["action"], event["final"], event["decided_by"]) == (
+            "reject",
+            True,
+            "moderator:alice",
+        )
+        assert _moderator_decision(topics.decisions, "c-hostile") is None
+        assert await page.title() == "Moderation queue"
+        assert dialogs == []
+
+        service.signal(signal.SIGTERM)
+        assert await service.wait(60) == 0
+    finally:
+        service.ensure_dead()
+    assert token not in service.log_path.read_text()
