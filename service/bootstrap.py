@@ -22,7 +22,7 @@ from service.adapters.sklearn_classifier import ModelClassifier
 from service.adapters.sql.store import SqlReviewStore
 from service.auth import TokenRegistry
 from service.domain.errors import ModerationError, StoreUnavailable
-from service.http.app import build_app
+from service.http.app import app_runner, build_app
 from service.pipeline import Pipeline, Topics
 from service.ports import Classifier, Clock, ReviewStore
 from service.review_service import ReviewService
@@ -131,8 +131,21 @@ async def serve(settings: Settings) -> int:
         retry_max_seconds=settings.kafka_retry_max_seconds,
         client_id=f"{settings.transactional_id}-outbox",
     )
-    app = build_app(components.review, tokens)
-    runner = web.AppRunner(app, access_log=None)
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="score")
+    pipeline = KafkaPipelineRunner(
+        components.kafka, components.pipeline, executor, stop, store=store
+    )
+
+    async def readiness() -> dict[str, bool]:
+        try:
+            await store.ping()
+            store_ok = True
+        except StoreUnavailable:
+            store_ok = False
+        return {"model": True, "store": store_ok, "kafka": pipeline.consuming}
+
+    app = build_app(components.review, tokens, readiness=readiness)
+    runner = app_runner(app)
     await runner.setup()
     try:
         site = web.TCPSite(runner, settings.http_host, settings.http_port)
@@ -146,13 +159,10 @@ async def serve(settings: Settings) -> int:
             "http listening",
             extra={"url": f"http://{settings.http_host}:{settings.http_port}/"},
         )
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="score") as executor:
-            pipeline = KafkaPipelineRunner(
-                components.kafka, components.pipeline, executor, stop, store=store
-            )
-            await _until_first_exits(stop, pipeline.run(), relay.run())
+        await _until_first_exits(stop, pipeline.run(), relay.run())
     finally:
         await runner.cleanup()
+        executor.shutdown(wait=True)
         await store.close()
     log.info("stopped")
     return 0

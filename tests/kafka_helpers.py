@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
@@ -210,6 +211,12 @@ class ServiceProcess:
             except ValueError:
                 out.append({"event": line, "level": "raw"})
         return out
+
+    async def readiness(self) -> tuple[int, dict[str, Any]]:
+        """GET /readyz: the status and the JSON body."""
+        url = f"http://127.0.0.1:{self.http_port}/readyz"
+        async with aiohttp.ClientSession() as session, session.get(url) as response:
+            return response.status, await response.json()
 
     def signal(self, sig: signal.Signals) -> None:
         self.proc.send_signal(sig)

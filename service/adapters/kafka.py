@@ -70,14 +70,17 @@ class _FinishBatchBeforeRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
     """Partitions are given up only after the batch in hand has committed, so the next owner
     starts from offsets that include it."""
 
-    def __init__(self, lock: asyncio.Lock) -> None:
+    def __init__(self, lock: asyncio.Lock, assignment: set[TopicPartition]) -> None:
         self._lock = lock
+        self._assignment = assignment
 
     async def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
         async with self._lock:
+            self._assignment.difference_update(revoked)
             log.info("partitions revoked", extra={"partitions": _names(revoked)})
 
     async def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
+        self._assignment.update(assigned)
         log.info("partitions assigned", extra={"partitions": _names(assigned)})
 
 
@@ -106,7 +109,19 @@ class KafkaPipelineRunner:
         self._stop = stop
         self._on_batch = on_batch
         self._lock = asyncio.Lock()
+        self._assignment: set[TopicPartition] = set()
+        self._connected = False
         self._backoff = Backoff(config.retry_initial_seconds, config.retry_max_seconds)
+
+    @property
+    def consuming(self) -> bool:
+        """Connected, in the group, and holding partitions (another instance of the group
+        may hold them all: then this one is idle, which is not a fault)."""
+        return self._connected
+
+    @property
+    def partitions(self) -> frozenset[TopicPartition]:
+        return frozenset(self._assignment)
 
     async def run(self) -> None:
         """Consume until `stop` is set. Transient Kafka failures are retried forever, with
@@ -163,8 +178,11 @@ class KafkaPipelineRunner:
         )
         try:
             await producer.start()
-            consumer.subscribe([cfg.topic], listener=_FinishBatchBeforeRevoke(self._lock))
+            consumer.subscribe(
+                [cfg.topic], listener=_FinishBatchBeforeRevoke(self._lock, self._assignment)
+            )
             await consumer.start()
+            self._connected = True
             log.info(
                 "consuming",
                 extra={"topic": cfg.topic, "group_id": cfg.group_id, "bootstrap": cfg.bootstrap},
@@ -178,6 +196,8 @@ class KafkaPipelineRunner:
                         await self._process(producer, batch)
                     self._backoff.reset()
         finally:
+            self._connected = False
+            self._assignment.clear()
             await self._close("consumer", consumer.stop)
             await self._close("producer", producer.stop)
 

@@ -86,6 +86,10 @@ async def test_kcat_in_kcat_out_950_decisions_and_50_dead_letters(
             120,
             "the service to commit past all 1,000 comments",
         )
+        assert await service.readiness() == (
+            200,
+            {"status": "ok", "checks": {"model": True, "store": True, "kafka": True}},
+        )
         service.signal(signal.SIGTERM)
         assert await service.wait(30) == 0
     finally:

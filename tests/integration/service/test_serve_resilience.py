@@ -60,6 +60,9 @@ async def test_serve_with_the_broker_down_retries_with_backoff_and_stops_on_sigt
         # two retries take >= 1 s of waiting; a spinning loop would burn that much CPU
         assert busy < 0.5
 
+        status, body = await service.readiness()
+        assert (status, body["checks"]["kafka"], body["checks"]["store"]) == (503, False, True)
+
         service.signal(signal.SIGTERM)
         assert await service.wait(15) == 0
     finally:
