@@ -47,7 +47,7 @@ ABUSE_SOURCES = ("davidson", "olid", "tweeteval_hate", "toxic_spans", "stormfron
 # News-site comments (ToxicSpans) reused as non-spam examples for the spam model:
 # the only data from the product's own domain.  Not evaluated as a spam source.
 NEWS_HAM_SOURCE = "news_ham"
-NEWS_HAM_ROWS = 3000
+NEWS_HAM_ROWS = 1000
 
 
 class DataError(Exception):

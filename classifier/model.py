@@ -78,6 +78,9 @@ class ModelParams:
     intercepts: np.ndarray
     calib_slope: np.ndarray
     calib_offset: np.ndarray
+    # The fitted scikit-learn sigmoid calibrators the two arrays above were read from
+    # (kept for provenance, and so that a version mismatch is detected on load).
+    calibrators: tuple[Any, ...] = ()
 
     def validate(self) -> None:
         n_labels = len(self.labels)
@@ -92,12 +95,27 @@ class ModelParams:
                 raise ModelLoadError(f"{name} is malformed: shape {arr.shape}")
         if not np.all(np.isfinite(self.weights)):
             raise ModelLoadError("weights contain non-finite values")
+        if len(self.calibrators) != n_labels:
+            raise ModelLoadError("one fitted calibrator per label is required")
+        for i, cal in enumerate(self.calibrators):
+            a, b = getattr(cal, "a_", None), getattr(cal, "b_", None)
+            if a != self.calib_slope[i] or b != self.calib_offset[i]:
+                raise ModelLoadError(f"calibration of label {self.labels[i]!r} is inconsistent")
 
 
 class Model:
     """A loaded model.  Thread-safe for concurrent ``score`` calls (no mutation)."""
 
-    __slots__ = ("_abuse_col", "_params", "_spam_col", "metadata", "version")
+    __slots__ = (
+        "_abuse_col",
+        "_params",
+        "_spam_col",
+        "_w_char",
+        "_w_dense",
+        "_w_word",
+        "metadata",
+        "version",
+    )
 
     def __init__(self, params: ModelParams, metadata: Mapping[str, Any]) -> None:
         params.validate()
@@ -106,6 +124,11 @@ class Model:
         self._params = params
         self._spam_col = params.labels.index(SPAM)
         self._abuse_col = params.labels.index(ABUSE)
+        n_word = params.featurizer.word_features
+        n_char = params.featurizer.char_features
+        self._w_word = params.weights[:n_word]
+        self._w_char = params.weights[n_word : n_word + n_char]
+        self._w_dense = params.weights[n_word + n_char :].astype(np.float64)
         self.metadata: dict[str, Any] = dict(metadata)
         self.version: str = str(metadata.get("model_version", "unknown"))
 
@@ -131,8 +154,14 @@ class Model:
         for t in texts:
             if not isinstance(t, str):
                 raise TypeError(f"texts must be strings, got {type(t).__name__}")
-        x = p.featurizer.transform(texts, author_urls)
-        z = np.asarray(x @ p.weights, dtype=np.float64) + p.intercepts
+        words, chars, dense = p.featurizer.transform_blocks(texts, author_urls)
+        # Same as transform(...) @ weights, without assembling the stacked matrix.
+        z = (
+            np.asarray(words @ self._w_word, dtype=np.float64)
+            + np.asarray(chars @ self._w_char, dtype=np.float64)
+            + dense @ self._w_dense
+            + p.intercepts
+        )
         out: np.ndarray = 1.0 / (1.0 + np.exp(np.clip(z * p.calib_slope + p.calib_offset, -50, 50)))
         return out
 

@@ -156,17 +156,22 @@ _TLDS = (
     "com|net|org|info|biz|io|co|ly|me|tv|us|uk|ca|de|ru|cn|in|au|fr|nl|it|es|pl|br|jp|tk|"
     "xyz|online|site|club|top|gl|be|gd|to|cc|ws|su|eu|app|dev|shop|store|link|click|live"
 )
-_CONTACT_RE = re.compile(
-    r"(?P<email>[a-z0-9][a-z0-9._%+-]{0,63}@(?P<edomain>[a-z0-9-]{1,63}(?:\.[a-z0-9-]{1,63})+))"
-    r"|(?P<url>(?:(?:https?|ftp)://|www\.)(?P<udomain>[^\s/?#<>\"'),]{1,253})[^\s<>\"']{0,2000})"
-    r"|(?P<bare>(?<![\w.@-])(?P<bdomain>(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.){1,4}"
-    rf"(?:{_TLDS}))(?![\w-])(?:/[^\s<>\"']{{0,2000}})?)"
-    r"|(?P<phone>(?<![\w+(])\+?\(?(?:\d[ .()-]{0,2}){7,14}\d(?!\w))"
+_EMAIL_RE = re.compile(r"[a-z0-9][a-z0-9._%+-]{0,63}@([a-z0-9-]{1,63}(?:\.[a-z0-9-]{1,63})+)")
+_URL_RE = re.compile(r"(?:(?:https?|ftp)://|www\.)([^\s/?#<>\"'),]{1,253})[^\s<>\"']{0,2000}")
+_BARE_DOMAIN_RE = re.compile(
+    r"(?<![\w.@-])((?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.){1,4}"
+    rf"(?:{_TLDS}))(?![\w-])(?:/[^\s<>\"']{{0,2000}})?"
 )
+_TLD_HINT_RE = re.compile(rf"\.(?:{_TLDS})\b")
+_PHONE_RE = re.compile(
+    r"(?<![\w+(])(?<!\d[ .,])"
+    r"(?:[+(0]\(?(?:\d[ .()-]{0,2}){7,14}\d|\d{3}[ .-]\d{3}[ .-]\d{4})(?!\w)"
+)
+_PHONE_HINT_RE = re.compile(r"\d\d\d")
 _MENTION_RE = re.compile(r"(?<![\w.])@[a-z0-9_]{1,30}")
 
 # Runs that contain at least one leet character; letters are checked in the callback.
-_LEET_RUN_RE = re.compile(r"[a-z0-9@$|!+]*[0-9@$|!+][a-z0-9@$|!+]*")
+_LEET_RUN_RE = re.compile(r"(?<![a-z0-9@$|!+])[a-z]*+[0-9@$|!+][a-z0-9@$|!+]*")
 _LEET_TABLE = str.maketrans(
     {
         "0": "o",
@@ -190,7 +195,7 @@ _HAS_LETTER_RE = re.compile(r"[a-z]")
 _SPACED_RE = re.compile(r"(?<![^\W_])[a-z0-9@$](?:[ .*_\-]{1,2}[a-z0-9@$]){2,}(?![^\W_])")
 _SPACED_SEP_RE = re.compile(r"[ .*_\-]")
 _REPEAT_RE = re.compile(r"([^\W\d]|[^\w\s])\1{2,}")
-_WS_RE = re.compile(r"\s+")
+_REPEAT_HINT_RE = re.compile(r"(.)\1\1")
 
 
 def _domain_token(domain: str) -> str:
@@ -202,14 +207,12 @@ def _domain_token(domain: str) -> str:
     return "_".join(labels)
 
 
-def _contact_sub(match: re.Match[str]) -> str:
-    if match.group("email") is not None:
-        return f" {EMAIL_TOKEN} {_domain_token(match.group('edomain'))} "
-    if match.group("url") is not None:
-        return f" {URL_TOKEN} {_domain_token(match.group('udomain'))} "
-    if match.group("bare") is not None:
-        return f" {URL_TOKEN} {_domain_token(match.group('bdomain'))} "
-    return f" {PHONE_TOKEN} "
+def _email_sub(match: re.Match[str]) -> str:
+    return f" {EMAIL_TOKEN} {_domain_token(match.group(1))} "
+
+
+def _url_sub(match: re.Match[str]) -> str:
+    return f" {URL_TOKEN} {_domain_token(match.group(1))} "
 
 
 def _leet_sub(match: re.Match[str]) -> str:
@@ -242,10 +245,18 @@ def normalize(text: str) -> str:
         text = text.translate(_CONTROL_TABLE)
         # Homoglyph replacement can produce new sequences that NFKC would merge.
         text = unicodedata.normalize("NFKC", text)
-    text = _CONTACT_RE.sub(_contact_sub, text)
+    # Each step is guarded by a cheap test, so ordinary text pays almost nothing.
     if "@" in text:
+        text = _EMAIL_RE.sub(_email_sub, text)
         text = _MENTION_RE.sub(f" {MENTION_TOKEN} ", text)
+    if "://" in text or "www." in text:
+        text = _URL_RE.sub(_url_sub, text)
+    if _TLD_HINT_RE.search(text):
+        text = _BARE_DOMAIN_RE.sub(_url_sub, text)
+    if _PHONE_HINT_RE.search(text):
+        text = _PHONE_RE.sub(f" {PHONE_TOKEN} ", text)
     text = _SPACED_RE.sub(_spaced_sub, text)
     text = _LEET_RUN_RE.sub(_leet_sub, text)
-    text = _REPEAT_RE.sub(r"\1", text)
-    return _WS_RE.sub(" ", text).strip()
+    if _REPEAT_HINT_RE.search(text):
+        text = _REPEAT_RE.sub(r"\1", text)
+    return " ".join(text.split())

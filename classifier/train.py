@@ -68,7 +68,7 @@ def default_model_dir() -> Path:
 class TrainConfig:
     """Hyper-parameters, chosen by leave-one-source-out evaluation (see README)."""
 
-    c: dict[str, float] = field(default_factory=lambda: {SPAM: 4.0, ABUSE: 0.5})
+    c: dict[str, float] = field(default_factory=lambda: {SPAM: 4.0, ABUSE: 1.0})
     offensive: OffensiveMapping = OffensiveMapping.DROP
     featurizer: Featurizer = field(default_factory=Featurizer)
     max_iter: int = 300
@@ -82,6 +82,7 @@ class Head:
     intercept: float
     calib_slope: float
     calib_offset: float
+    calibrator: Any = None  # the fitted scikit-learn sigmoid calibrator
 
     def probabilities(self, x: sp.csr_matrix) -> np.ndarray:
         z = np.asarray(x @ self.coef, dtype=np.float64) + self.intercept
@@ -91,12 +92,19 @@ class Head:
         return out
 
 
-def source_weights(sources: Sequence[str]) -> np.ndarray:
-    """Weights giving each source the same total weight, mean weight 1."""
-    counts = Counter(sources)
-    n_sources = len(counts)
-    total = len(sources)
-    return np.asarray([total / (n_sources * counts[s]) for s in sources], dtype=np.float64)
+def source_weights(sources: Sequence[str], ys: Sequence[int] | None = None) -> np.ndarray:
+    """Weights giving each source the same total weight, mean weight 1.
+
+    With ``ys``, each (source, class) pair gets the same total weight instead, so
+    that nothing identifying a source (style, topic, length) can predict the label.
+    """
+    keys: list[tuple[str, int]] = (
+        [(s, 0) for s in sources] if ys is None else list(zip(sources, ys, strict=True))
+    )
+    counts = Counter(keys)
+    n_groups = len(counts)
+    total = len(keys)
+    return np.asarray([total / (n_groups * counts[k]) for k in keys], dtype=np.float64)
 
 
 def calibration_mask(sources: Sequence[str], ys: Sequence[int], seed: int) -> np.ndarray:
@@ -134,9 +142,12 @@ def fit_head(
     y_fit, y_cal = y[fit_idx], y[cal_idx]
     if len(set(y_fit.tolist())) < 2 or len(set(y_cal.tolist())) < 2:
         raise ValueError("training and calibration rows must contain both classes")
-    w = source_weights(list(sources))
+    fit_sources = [sources[int(i)] for i in fit_idx]
+    cal_sources = [sources[int(i)] for i in cal_idx]
     lr = LogisticRegression(C=c, max_iter=max_iter, solver="liblinear", random_state=seed)
-    lr.fit(x[fit_idx], y_fit, sample_weight=w[fit_idx])
+    lr.fit(x[fit_idx], y_fit, sample_weight=source_weights(fit_sources, y_fit.tolist()))
+    # Calibrate to each source's own class balance, every source weighing the same.
+    w_cal = source_weights(cal_sources)
     positive = int(np.flatnonzero(lr.classes_ == 1)[0])
     coef = lr.coef_[0].astype(np.float64)
     intercept = float(lr.intercept_[0])
@@ -147,11 +158,11 @@ def fit_head(
         # The frozen estimator is already fitted and must not see the weights; the
         # warning that it "does not accept sample_weight" is exactly what we want.
         warnings.filterwarnings("ignore", message="Since FrozenEstimator", category=UserWarning)
-        calibrated.fit(x[cal_idx], y_cal, sample_weight=w[cal_idx])
+        calibrated.fit(x[cal_idx], y_cal, sample_weight=w_cal)
     sigmoid = calibrated.calibrated_classifiers_[0].calibrators[0]
-    head = Head(coef, intercept, float(sigmoid.a_), float(sigmoid.b_))
+    head = Head(coef, intercept, float(sigmoid.a_), float(sigmoid.b_), sigmoid)
     cal_probs = head.probabilities(x[cal_idx])
-    return head, np.column_stack([cal_probs, y_cal, w[cal_idx]])
+    return head, np.column_stack([cal_probs, y_cal, w_cal])
 
 
 def train_rows(examples: Sequence[Example], label: str) -> list[Example]:
@@ -200,6 +211,7 @@ def train_params(
         intercepts=np.asarray([heads[lab].intercept for lab in LABELS]),
         calib_slope=np.asarray([heads[lab].calib_slope for lab in LABELS]),
         calib_offset=np.asarray([heads[lab].calib_offset for lab in LABELS]),
+        calibrators=tuple(heads[lab].calibrator for lab in LABELS),
     )
     return params, info
 
