@@ -244,6 +244,14 @@ def render(report: Report) -> str:
                     + " | ".join(f"**{v:.3f}**" for v in means)
                     + " |"
                 )
+                videos = [r for r in mrows if r.source.startswith("youtube")]
+                if videos:
+                    vmeans = [_mean([r.metrics[k] for r in videos]) for k in keys]
+                    out.append(
+                        f"| **{model}** | **mean of YouTube videos** | | "
+                        + " | ".join(f"**{v:.3f}**" for v in vmeans)
+                        + " |"
+                    )
             out.append("")
     out += [
         f"### Robustness (pooled test positives obfuscated; threshold at {ROBUSTNESS_FPR:.0%} "

@@ -1,0 +1,38 @@
+"""`python -m classifier evaluate` end to end, on a small sample so it takes seconds."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from classifier.evaluate import main as evaluate_main
+
+
+@pytest.mark.slow
+def test_evaluate_prints_all_tables(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out_json = tmp_path / "eval.json"
+    code = evaluate_main(["--max-per-source", "150", "--json", str(out_json)])
+    assert code == 0
+    text = capsys.readouterr().out
+    for heading in (
+        "### spam: In-domain",
+        "### abuse: In-domain",
+        "### spam: Leave-one-source-out",
+        "### abuse: Leave-one-source-out",
+        "### Robustness",
+    ):
+        assert heading in text
+    raw = json.loads(out_json.read_text())
+    models = {(r["table"], r["label"], r["model"]) for r in raw["rows"]}
+    assert ("loso", "abuse", "model") in models
+    assert ("loso", "abuse", "nb-bow") in models
+    assert ("loso", "abuse", "profanity-check") in models
+    assert ("loso", "spam", "model") in models
+    loso_spam = {r["source"] for r in raw["rows"] if r["table"] == "loso" and r["label"] == "spam"}
+    assert {"youtube_psy", "youtube_katyperry", "youtube_lmfao", "youtube_eminem"} <= loso_spam
+    for row in raw["rows"]:
+        assert 0.0 <= row["roc_auc"] <= 1.0
+        assert 0.0 <= row["ece"] <= 1.0
+    assert {r["model"] for r in raw["robustness"]} >= {"model", "nb-bow"}
