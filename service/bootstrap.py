@@ -17,6 +17,7 @@ from aiohttp import web
 from classifier import ModelLoadError
 from service.adapters.codec import Limits
 from service.adapters.kafka import KafkaConfig, KafkaPipelineRunner
+from service.adapters.metrics import PrometheusMetrics
 from service.adapters.outbox import OutboxRelay
 from service.adapters.sklearn_classifier import ModelClassifier
 from service.adapters.sql.store import SqlReviewStore
@@ -24,7 +25,7 @@ from service.auth import TokenRegistry
 from service.domain.errors import ModerationError, StoreUnavailable
 from service.http.app import app_runner, build_app
 from service.pipeline import Pipeline, Topics
-from service.ports import Classifier, Clock, ReviewStore
+from service.ports import Classifier, Clock, ReviewMetrics, ReviewStore
 from service.review_service import ReviewService
 from service.settings import Settings
 
@@ -48,7 +49,11 @@ class Components:
 
 
 def build(
-    settings: Settings, classifier: Classifier, store: ReviewStore, clock: Clock | None = None
+    settings: Settings,
+    classifier: Classifier,
+    store: ReviewStore,
+    clock: Clock | None = None,
+    metrics: ReviewMetrics | None = None,
 ) -> Components:
     clock = clock or SystemClock()
     topics = Topics(settings.topic_comments, settings.topic_decisions, settings.topic_dlq)
@@ -72,6 +77,7 @@ def build(
         clock,
         decisions_topic=settings.topic_decisions,
         claim_lease=timedelta(seconds=settings.claim_lease_seconds),
+        metrics=metrics,
     )
     return Components(pipeline, kafka, review)
 
@@ -122,7 +128,9 @@ async def serve(settings: Settings) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     clock = SystemClock()
-    components = build(settings, model, store, clock)
+    metrics = PrometheusMetrics()
+    metrics.versions(model.version, settings.policy.version)
+    components = build(settings, model, store, clock, metrics)
     relay = OutboxRelay(
         store,
         settings.kafka_bootstrap,
@@ -130,10 +138,17 @@ async def serve(settings: Settings) -> int:
         stop,
         retry_max_seconds=settings.kafka_retry_max_seconds,
         client_id=f"{settings.transactional_id}-outbox",
+        metrics=metrics,
     )
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="score")
     pipeline = KafkaPipelineRunner(
-        components.kafka, components.pipeline, executor, stop, store=store
+        components.kafka,
+        components.pipeline,
+        executor,
+        stop,
+        store=store,
+        metrics=metrics,
+        clock=clock,
     )
 
     async def readiness() -> dict[str, bool]:
@@ -144,7 +159,7 @@ async def serve(settings: Settings) -> int:
             store_ok = False
         return {"model": True, "store": store_ok, "kafka": pipeline.consuming}
 
-    app = build_app(components.review, tokens, readiness=readiness)
+    app = build_app(components.review, tokens, readiness=readiness, metrics=metrics.registry)
     runner = app_runner(app)
     await runner.setup()
     try:
@@ -159,13 +174,35 @@ async def serve(settings: Settings) -> int:
             "http listening",
             extra={"url": f"http://{settings.http_host}:{settings.http_port}/"},
         )
-        await _until_first_exits(stop, pipeline.run(), relay.run())
+        await _until_first_exits(
+            stop, pipeline.run(), relay.run(), refresh_queue_metrics(store, metrics, clock, stop)
+        )
     finally:
         await runner.cleanup()
         executor.shutdown(wait=True)
         await store.close()
     log.info("stopped")
     return 0
+
+
+async def refresh_queue_metrics(
+    store: ReviewStore,
+    metrics: PrometheusMetrics,
+    clock: Clock,
+    stop: asyncio.Event,
+    every_seconds: float = 5.0,
+) -> None:
+    """Queue depth, oldest age and outbox backlog, read from the store every few seconds
+    (they are shared by every instance, so any instance can report them)."""
+    while not stop.is_set():
+        try:
+            stats = await store.queue_stats(None)
+            backlog = await store.outbox_backlog()
+            metrics.queue(stats, clock.now().timestamp(), backlog)
+        except StoreUnavailable as exc:
+            log.warning("cannot read queue metrics", extra={"error": str(exc)})
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=every_seconds)
 
 
 async def _until_first_exits(stop: asyncio.Event, *jobs: Coroutine[Any, Any, None]) -> None:

@@ -49,11 +49,18 @@ class OutputRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class DeadLetter:
+    source: SourceRecord
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class BatchOutcome:
     records: list[OutputRecord]
     stored: list[StoredComment] = field(default_factory=list)  # for the review store
     actions: Counter[str] = field(default_factory=Counter)
     dead_letters: Counter[str] = field(default_factory=Counter)
+    dead: list[DeadLetter] = field(default_factory=list)
 
 
 def _stored(
@@ -161,3 +168,4 @@ class Pipeline:
         value, headers = encode_dead_letter(record, error, self._clock.now())
         outcome.records.append(OutputRecord(self._topics.dead_letter, record.key, value, headers))
         outcome.dead_letters[error.reason.value] += 1
+        outcome.dead.append(DeadLetter(record, error.reason.value))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from service.domain.model import Comment, Scores
 from service.domain.review import (
@@ -20,6 +20,9 @@ from service.domain.review import (
     ReviewItem,
     StoredComment,
 )
+
+if TYPE_CHECKING:
+    from service.pipeline import BatchOutcome
 
 
 class Classifier(Protocol):
@@ -133,3 +136,27 @@ class ReviewStore(Protocol):
         ...
 
     async def outbox_mark_sent(self, ids: Sequence[int], *, now: datetime) -> None: ...
+
+    async def outbox_backlog(self) -> int:
+        """How many outbox records wait to be sent."""
+        ...
+
+
+class PipelineMetrics(Protocol):
+    """What the Kafka pipeline reports. The Prometheus adapter implements it."""
+
+    def batch_committed(
+        self, outcome: BatchOutcome, processing_seconds: float, latencies: Sequence[float]
+    ) -> None: ...
+
+    def consumer_lag(self, topic: str, partition: int, records: int) -> None: ...
+
+    def partitions_revoked(self, topic: str, partitions: Sequence[int]) -> None: ...
+
+    def transaction_aborted(self) -> None: ...
+
+    def retried(self, component: str) -> None: ...
+
+
+class ReviewMetrics(Protocol):
+    def moderator_action(self, action: str, count: int = 1) -> None: ...

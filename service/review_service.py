@@ -33,7 +33,7 @@ from service.domain.review import (
     ReviewStatus,
     moderator_decision,
 )
-from service.ports import Clock, ReviewStore
+from service.ports import Clock, ReviewMetrics, ReviewStore
 
 
 class AccessDenied(ModerationError):
@@ -108,7 +108,9 @@ class ReviewService:
         decisions_topic: str,
         claim_lease: timedelta = timedelta(seconds=600),
         history_limit: int = 20,
+        metrics: ReviewMetrics | None = None,
     ) -> None:
+        self._metrics = metrics
         self._store = store
         self._clock = clock
         self._topic = decisions_topic
@@ -149,6 +151,7 @@ class ReviewService:
         items = await self._store.claim(
             site_id, who.id, count, order=order, lease=self._lease, now=now
         )
+        self._count("claim", len(items))
         for item in items:
             until = codec.rfc3339(item.claim_expires_at or now + self._lease)
             await self._store.add_audit(
@@ -160,6 +163,7 @@ class ReviewService:
         self._scope(who, site_id)
         now = self._clock.now()
         released = await self._store.release(site_id, comment_ids, who.id, now=now)
+        self._count("release", len(released))
         for comment_id in released:
             await self._store.add_audit(
                 who.actor, "release", site_id, comment_id, "returned to the queue", now=now
@@ -188,7 +192,13 @@ class ReviewService:
             key=codec.decision_key(item.site_id, item.comment_id),
             value=codec.encode_decision(decision, event_id=event_id, decided_at=now),
         )
-        return await self._store.decide(verdict, outbox, now=now)
+        decided = await self._store.decide(verdict, outbox, now=now)
+        self._count(request.action.value)
+        return decided
+
+    def _count(self, action: str, count: int = 1) -> None:
+        if self._metrics is not None and count:
+            self._metrics.moderator_action(action, count)
 
     async def decide_many(
         self, who: Identity, requests: Sequence[DecisionRequest]

@@ -311,6 +311,10 @@ class InMemoryReviewStore:
         self._check()
         return self.outbox[:limit]
 
+    async def outbox_backlog(self) -> int:
+        self._check()
+        return len(self.outbox)
+
     async def outbox_mark_sent(self, ids: Sequence[int], *, now: datetime) -> None:
         self._check()
         self.outbox = [r for r in self.outbox if r.id not in set(ids)]

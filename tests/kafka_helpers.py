@@ -20,6 +20,7 @@ import aiohttp
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
+from prometheus_client.parser import text_string_to_metric_families
 
 from service.adapters.kafka import create_topics
 
@@ -217,6 +218,18 @@ class ServiceProcess:
         url = f"http://127.0.0.1:{self.http_port}/readyz"
         async with aiohttp.ClientSession() as session, session.get(url) as response:
             return response.status, await response.json()
+
+    async def metrics(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        """GET /metrics, parsed: (name, sorted labels) -> value."""
+        url = f"http://127.0.0.1:{self.http_port}/metrics"
+        async with aiohttp.ClientSession() as session, session.get(url) as response:
+            assert response.status == 200
+            text = await response.text()
+        return {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+        }
 
     def signal(self, sig: signal.Signals) -> None:
         self.proc.send_signal(sig)

@@ -13,19 +13,25 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, ProducerFenced, TopicAlreadyExistsError
+from aiokafka.errors import (
+    IllegalStateError,
+    KafkaError,
+    ProducerFenced,
+    TopicAlreadyExistsError,
+)
 from aiokafka.structs import ConsumerRecord
 
 from service.adapters.codec import SourceRecord
 from service.domain.errors import ModerationError, StoreUnavailable
 from service.pipeline import BatchOutcome, Pipeline
-from service.ports import ReviewStore
+from service.ports import Clock, PipelineMetrics, ReviewStore
 
 log = logging.getLogger(__name__)
 
@@ -70,13 +76,18 @@ class _FinishBatchBeforeRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
     """Partitions are given up only after the batch in hand has committed, so the next owner
     starts from offsets that include it."""
 
-    def __init__(self, lock: asyncio.Lock, assignment: set[TopicPartition]) -> None:
+    def __init__(
+        self, lock: asyncio.Lock, assignment: set[TopicPartition], metrics: PipelineMetrics
+    ) -> None:
         self._lock = lock
         self._assignment = assignment
+        self._metrics = metrics
 
     async def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
         async with self._lock:
             self._assignment.difference_update(revoked)
+            for tp in revoked:
+                self._metrics.partitions_revoked(tp.topic, [tp.partition])
             log.info("partitions revoked", extra={"partitions": _names(revoked)})
 
     async def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
@@ -88,9 +99,6 @@ def _names(partitions: Sequence[TopicPartition]) -> list[str]:
     return sorted(f"{tp.topic}[{tp.partition}]" for tp in partitions)
 
 
-BatchHook = Callable[[BatchOutcome], None]
-
-
 class KafkaPipelineRunner:
     def __init__(
         self,
@@ -100,14 +108,16 @@ class KafkaPipelineRunner:
         stop: asyncio.Event,
         *,
         store: ReviewStore,
-        on_batch: BatchHook | None = None,
+        metrics: PipelineMetrics,
+        clock: Clock,
     ) -> None:
         self._config = config
         self._pipeline = pipeline
         self._store = store
+        self._metrics = metrics
+        self._clock = clock
         self._executor = executor
         self._stop = stop
-        self._on_batch = on_batch
         self._lock = asyncio.Lock()
         self._assignment: set[TopicPartition] = set()
         self._connected = False
@@ -135,6 +145,7 @@ class KafkaPipelineRunner:
                     "another instance; give every instance its own MODERATION_INSTANCE_ID"
                 ) from exc
             except StoreUnavailable as exc:
+                self._metrics.retried("pipeline")
                 delay = self._backoff.next_delay()
                 log.warning(
                     "review store unavailable, retrying",
@@ -142,6 +153,7 @@ class KafkaPipelineRunner:
                 )
                 await self._sleep_unless_stopped(delay)
             except (KafkaError, OSError) as exc:
+                self._metrics.retried("pipeline")
                 delay = self._backoff.next_delay()
                 log.warning(
                     "kafka unavailable, retrying",
@@ -179,7 +191,8 @@ class KafkaPipelineRunner:
         try:
             await producer.start()
             consumer.subscribe(
-                [cfg.topic], listener=_FinishBatchBeforeRevoke(self._lock, self._assignment)
+                [cfg.topic],
+                listener=_FinishBatchBeforeRevoke(self._lock, self._assignment, self._metrics),
             )
             await consumer.start()
             self._connected = True
@@ -195,6 +208,7 @@ class KafkaPipelineRunner:
                     async with self._lock:
                         await self._process(producer, batch)
                     self._backoff.reset()
+                await self._report_lag(consumer)
         finally:
             self._connected = False
             self._assignment.clear()
@@ -227,15 +241,23 @@ class KafkaPipelineRunner:
         ]
         offsets = {tp: messages[-1].offset + 1 for tp, messages in batch.items()}
         loop = asyncio.get_running_loop()
+        started = time.perf_counter()
         outcome = await loop.run_in_executor(self._executor, self._pipeline.process_batch, records)
+        processing = time.perf_counter() - started
         # Stored before the transaction commits: a crash in between replays the batch, and the
         # store's idempotent upsert makes the replay harmless. A store failure aborts the batch
         # before anything is committed.
         await self._store.record_decisions(outcome.stored)
-        async with producer.transaction():
-            for out in outcome.records:
-                await producer.send(out.topic, out.value, key=out.key, headers=list(out.headers))
-            await producer.send_offsets_to_transaction(offsets, self._config.group_id)
+        try:
+            async with producer.transaction():
+                for out in outcome.records:
+                    await producer.send(
+                        out.topic, out.value, key=out.key, headers=list(out.headers)
+                    )
+                await producer.send_offsets_to_transaction(offsets, self._config.group_id)
+        except BaseException:
+            self._metrics.transaction_aborted()
+            raise
         log.debug(
             "batch committed",
             extra={
@@ -243,8 +265,33 @@ class KafkaPipelineRunner:
                 "offsets": {f"{tp.topic}[{tp.partition}]": o for tp, o in offsets.items()},
             },
         )
-        if self._on_batch is not None:
-            self._on_batch(outcome)
+        now = self._clock.now()
+        latencies = [(now - c.created_at).total_seconds() for c in outcome.stored if c.created_at]
+        self._metrics.batch_committed(outcome, processing, latencies)
+        self._log_dead_letters(outcome)
+
+    def _log_dead_letters(self, outcome: BatchOutcome) -> None:
+        for dead in outcome.dead:
+            log.info(
+                "dead-lettered",
+                extra={
+                    "topic": dead.source.topic,
+                    "partition": dead.source.partition,
+                    "offset": dead.source.offset,
+                    "reason": dead.reason,
+                },
+            )
+
+    async def _report_lag(self, consumer: AIOKafkaConsumer) -> None:
+        for tp in list(self._assignment):
+            end = consumer.last_stable_offset(tp)
+            if end is None:
+                continue
+            try:
+                position = await consumer.position(tp)
+            except (KafkaError, AssertionError, IllegalStateError):
+                continue  # revoked meanwhile
+            self._metrics.consumer_lag(tp.topic, tp.partition, end - position)
 
 
 async def create_topics(

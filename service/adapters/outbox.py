@@ -16,7 +16,7 @@ from aiokafka.errors import KafkaError
 
 from service.adapters.kafka import Backoff
 from service.domain.errors import StoreUnavailable
-from service.ports import Clock, ReviewStore
+from service.ports import Clock, PipelineMetrics, ReviewStore
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,9 @@ class OutboxRelay:
         poll_seconds: float = 1.0,
         retry_max_seconds: float = 30.0,
         client_id: str = "moderation-outbox",
+        metrics: PipelineMetrics | None = None,
     ) -> None:
+        self._metrics = metrics
         self._store = store
         self._bootstrap = bootstrap
         self._clock = clock
@@ -56,6 +58,8 @@ class OutboxRelay:
                 await self._session()
             except (KafkaError, OSError, StoreUnavailable) as exc:
                 self.failures += 1
+                if self._metrics is not None:
+                    self._metrics.retried("outbox")
                 delay = self._backoff.next_delay()
                 log.warning(
                     "outbox relay cannot publish, retrying",

@@ -9,6 +9,8 @@ from typing import Final
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
+from prometheus_client import CollectorRegistry
+from prometheus_client.aiohttp import make_aiohttp_handler
 
 from service.auth import TokenRegistry
 from service.domain.errors import ModerationError
@@ -101,6 +103,7 @@ def build_app(
     *,
     readiness: Readiness | None = None,
     client_max_size: int = MIB,
+    metrics: CollectorRegistry | None = None,
 ) -> web.Application:
     app = web.Application(
         middlewares=[errors_as_json, bearer_auth], client_max_size=client_max_size
@@ -113,6 +116,8 @@ def build_app(
     r = app.router
     r.add_get("/healthz", views.health, allow_head=False)
     r.add_get("/readyz", views.ready, allow_head=False)
+    if metrics is not None:
+        r.add_get("/metrics", make_aiohttp_handler(metrics), allow_head=False)
     r.add_get("/", _page)
     r.add_static("/static/", STATIC, append_version=False)
     r.add_get(f"{API}/openapi.json", views.openapi, allow_head=False)

@@ -319,15 +319,6 @@ class SqlReviewStore:
                     f"WHERE site_id = ? AND comment_id IN ({marks})",
                     (site_id, *ids),
                 )
-                self._audit(
-                    tx,
-                    actor=f"moderator:{moderator_id}",
-                    action="claim",
-                    site_id=site_id,
-                    comment_id=None,
-                    detail=f"claimed {len(ids)}: {', '.join(ids)}"[:2000],
-                    now=now,
-                )
             by_id = {row[1]: _item(row) for row in rows}
             return [by_id[i] for i in ids]
 
@@ -354,15 +345,6 @@ class SqlReviewStore:
                         "UPDATE comments SET claimed_by = NULL, claim_expires_at_ms = NULL "
                         f"WHERE site_id = ? AND comment_id IN ({', '.join('?' * len(mine))})",
                         (site_id, *mine),
-                    )
-                    self._audit(
-                        tx,
-                        actor=f"moderator:{moderator_id}",
-                        action="release",
-                        site_id=site_id,
-                        comment_id=None,
-                        detail=f"released {len(mine)}: {', '.join(mine)}"[:2000],
-                        now=now,
                     )
             return sorted(mine)
 
@@ -555,6 +537,14 @@ class SqlReviewStore:
             ]
 
         return await self._run(pending)
+
+    async def outbox_backlog(self) -> int:
+        def count() -> int:
+            with self._db.transaction(write=False) as tx:
+                row = tx.fetchone("SELECT COUNT(*) FROM outbox WHERE sent_at_ms IS NULL")
+            return int(row[0]) if row else 0
+
+        return await self._run(count)
 
     async def outbox_mark_sent(self, ids: Sequence[int], *, now: datetime) -> None:
         def mark() -> None:

@@ -90,6 +90,7 @@ async def test_kcat_in_kcat_out_950_decisions_and_50_dead_letters(
             200,
             {"status": "ok", "checks": {"model": True, "store": True, "kafka": True}},
         )
+        metrics = await service.metrics()
         service.signal(signal.SIGTERM)
         assert await service.wait(30) == 0
     finally:
@@ -128,6 +129,15 @@ async def test_kcat_in_kcat_out_950_decisions_and_50_dead_letters(
 
     events = [entry.get("event") for entry in service.logs()]
     assert "stopped" in events
+    # the metrics say what happened, exactly
+    by_action = Counter(d["action"] for d in docs)
+    assert metrics[("moderation_comments_consumed_total", ())] == 1000
+    for action in ("approve", "reject", "review"):
+        key = ("moderation_decisions_total", (("action", action), ("decided_by", "auto")))
+        assert metrics[key] == by_action[action]
+    for reason, count in reasons.items():
+        assert metrics[("moderation_dead_letters_total", (("reason", reason),))] == count
+    assert sum(v for k, v in metrics.items() if k[0] == "moderation_consumer_lag_records") == 0
     # every review decision is waiting in the store's queue, once
     reviews = {(d["site_id"], d["comment_id"]) for d in docs if d["action"] == "review"}
     assert await queued_items(service) == reviews

@@ -327,9 +327,11 @@ async def test_outbox_records_leave_the_pending_list_once_sent(store: SqlReviewS
 
     pending = await store.outbox_pending(10)
     assert [r.event_id for r in pending] == ["evt-a-0", "evt-b-0", "evt-c-0"]
+    assert await store.outbox_backlog() == 3
     await store.outbox_mark_sent([pending[0].id, pending[2].id], now=T0)
 
     assert [r.event_id for r in await store.outbox_pending(10)] == ["evt-b-0"]
+    assert await store.outbox_backlog() == 1
 
 
 async def test_audit_log_pages_newest_first_and_filters_by_site(store: SqlReviewStore) -> None:
