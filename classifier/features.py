@@ -235,10 +235,6 @@ class Featurizer:
     def n_features(self) -> int:
         return self.word_features + self.char_features + len(DENSE_FEATURES)
 
-    def normalized(self, texts: Sequence[str]) -> list[str]:
-        cap = self.max_chars
-        return [normalize(t[:cap])[:cap] for t in texts]
-
     def transform_blocks(
         self, texts: Sequence[str], author_urls: Sequence[str | None] | None = None
     ) -> tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray]:

@@ -86,7 +86,9 @@ def test_fast_scoring_matches_sklearn_calibration(tiny_model: Path) -> None:
     probs = head.probabilities(x)
     assert probs.shape == (len(rows),)
     assert np.all((probs >= 0) & (probs <= 1))
-    # Calibration-set probabilities returned by fit_head agree with the head.
+    # The stored slope/offset reproduce scikit-learn's own fitted sigmoid calibrator.
+    decision = np.asarray(x @ head.coef) + head.intercept
+    np.testing.assert_allclose(probs, head.calibrator.predict(decision), rtol=1e-9)
     assert cal.shape[1] == 3
     assert float(np.mean((probs > 0.5) == (y == 1))) > 0.8
 
