@@ -35,6 +35,11 @@ _KNOWN: Final = frozenset(
 _AUTHOR_FIELDS: Final = ("id", "name", "email", "url", "ip", "user_agent")
 _MAX_OPTIONAL_CHARS: Final = 2048
 _SURROGATE_ESCAPE: Final = re.compile(r"\\u[dD][89a-fA-F]")
+# RFC 3339 needs a date, a time and an offset (Z or +hh:mm); ASCII digits only.
+_RFC3339: Final = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}"
+    r"(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
 
 Header = tuple[str, bytes]
 
@@ -85,23 +90,23 @@ def _optional_short(doc: Mapping[str, Any], name: str, where: str = "") -> str |
 
 
 def _timestamp(value: str) -> datetime:
-    # RFC 3339 needs a date, a time and an offset (Z or +hh:mm).
-    if not re.fullmatch(
-        r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})", value
-    ):
+    if not _RFC3339.fullmatch(value):
         raise InvalidComment(
             R.INVALID_TIMESTAMP, f"field 'created_at' is not an RFC 3339 timestamp: {value[:40]!r}"
         )
     text = value.replace("z", "Z").replace("Z", "+00:00")
-    fraction = re.search(r"\.(\d+)", text)
+    fraction = re.search(r"\.([0-9]+)", text)
     if fraction and len(fraction.group(1)) > 6:  # Python keeps microseconds
         text = text.replace(fraction.group(0), "." + fraction.group(1)[:6])
     try:
-        return datetime.fromisoformat(text)
-    except ValueError as exc:
+        moment = datetime.fromisoformat(text)
+        # Stored and shown in UTC: an offset that pushes it out of years 1-9999 cannot be.
+        datetime.fromtimestamp(moment.timestamp(), UTC)
+    except (ValueError, OverflowError, OSError) as exc:
         raise InvalidComment(
             R.INVALID_TIMESTAMP, f"field 'created_at' is not a valid date/time: {exc}"
         ) from exc
+    return moment
 
 
 def _author(doc: Mapping[str, Any]) -> Author:
