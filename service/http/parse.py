@@ -34,6 +34,7 @@ _SITE_RE: Final = re.compile(SITE_PATTERN)
 _COMMENT_RE: Final = re.compile(COMMENT_ID_PATTERN)
 _INT_RE: Final = re.compile(r"[0-9]{1,12}")
 _CURSOR_RE: Final = re.compile(CURSOR_PATTERN)
+_SURROGATE_ESCAPE: Final = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 def site_id(value: object, where: str) -> str:
@@ -103,6 +104,16 @@ def query_reason(query: Mapping[str, str]) -> str | None:
     return raw
 
 
+def _encodable(doc: object) -> bool:
+    """False if a string in `doc` holds a lone surrogate (JSON lets `"\\ud800"` through; no
+    store or UTF-8 encoder takes it)."""
+    try:
+        json.dumps(doc, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
@@ -117,6 +128,8 @@ async def json_object(request: web.Request, fields: frozenset[str]) -> dict[str,
         raise ApiError(400, "invalid_json", "the request body is not valid UTF-8 JSON") from None
     if not isinstance(doc, dict):
         raise ApiError(400, "invalid_json", "the request body must be a JSON object")
+    if _SURROGATE_ESCAPE.search(raw) and not _encodable(doc):
+        raise ApiError(400, "invalid_json", "the request body holds an unpaired surrogate")
     unknown = sorted(set(doc) - fields)
     if unknown:
         raise invalid(f"unknown field {unknown[0][:64]!r}")
