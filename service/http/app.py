@@ -136,8 +136,8 @@ def build_app(
 def app_runner(app: web.Application) -> web.AppRunner:
     """The runner to serve `build_app`'s application with: no access log (it would hold
     query strings), a request-line limit that fits every valid URL of the API."""
+    # The request handler's options are keyword arguments of the runner itself: an unknown
+    # one makes aiohttp drop them all (the access log included) with only a warning.
     return web.AppRunner(
-        app,
-        access_log=None,
-        handler_args={"max_line_size": MAX_REQUEST_LINE, "max_field_size": 16 * 1024},
+        app, access_log=None, max_line_size=MAX_REQUEST_LINE, max_field_size=16 * 1024
     )
