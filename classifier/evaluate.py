@@ -46,6 +46,7 @@ from classifier.data import (
 )
 from classifier.features import Featurizer
 from classifier.labels import ABUSE, LABELS, SPAM
+from classifier.lexicon import Lexicon, from_profanity_check
 from classifier.metrics import binary_metrics, threshold_at_fpr
 from classifier.obfuscate import obfuscate
 from classifier.train import TrainConfig, fit_head, source_weights, train_rows
@@ -75,11 +76,23 @@ class Report:
 class FeatureCache:
     """Featurise each distinct text once per run (the featuriser is deterministic)."""
 
-    def __init__(self, featurizer: Featurizer) -> None:
+    def __init__(self, featurizer: Featurizer, lexicon: Lexicon | None = None) -> None:
         self._featurizer = featurizer
+        self._lexicon = lexicon
         self._index: dict[str, int] = {}
         self._blocks: list[sp.csr_matrix] = []
+        self._lex: list[np.ndarray] = []
         self._matrix: sp.csr_matrix | None = None
+
+    def lex_logit(self, texts: Sequence[str]) -> np.ndarray | None:
+        """The lexicon's log-odds for ``texts`` (``None`` without a lexicon)."""
+        if self._lexicon is None:
+            return None
+        self(texts)
+        lex = np.concatenate(self._lex)
+        rows = np.fromiter((self._index[t] for t in texts), dtype=np.int64, count=len(texts))
+        out: np.ndarray = lex[rows]
+        return out
 
     def __call__(self, texts: Sequence[str]) -> sp.csr_matrix:
         missing = list(dict.fromkeys(t for t in texts if t not in self._index))
@@ -87,7 +100,12 @@ class FeatureCache:
             start = len(self._index)
             for i, t in enumerate(missing):
                 self._index[t] = start + i
-            self._blocks.append(self._featurizer.transform(missing))
+            words, chars, dense, hashes = self._featurizer.transform_parts(missing)
+            self._blocks.append(
+                sp.hstack([words, chars, sp.csr_matrix(dense)], format="csr", dtype=np.float32)
+            )
+            if self._lexicon is not None:
+                self._lex.append(self._lexicon.logit(hashes))
             self._matrix = None
         if self._matrix is None:
             self._matrix = sp.vstack(self._blocks, format="csr")
@@ -101,10 +119,20 @@ def _fit_model(config: TrainConfig, label: str, seed: int, cache: FeatureCache) 
     def fit(rows: Sequence[Example]) -> Scorer:
         x = cache([e.text for e in rows])
         y = np.asarray([e.y for e in rows])
+        weight = config.lexicon_weight.get(label, 0.0)
         head, _ = fit_head(
-            x, y, [e.source for e in rows], c=config.c[label], seed=seed, max_iter=config.max_iter
+            x,
+            y,
+            [e.source for e in rows],
+            c=config.c[label],
+            seed=seed,
+            max_iter=config.max_iter,
+            lex_logit=cache.lex_logit([e.text for e in rows]) if weight else None,
+            lexicon_weight=weight,
         )
-        return lambda texts: head.probabilities(cache(texts))
+        return lambda texts: head.probabilities(
+            cache(texts), cache.lex_logit(texts) if weight else None
+        )
 
     return fit
 
@@ -283,6 +311,12 @@ def main(argv: list[str] | None = None) -> int:
     # Knobs for experiments; the defaults are the shipped configuration.
     parser.add_argument("--c-abuse", type=float, default=None)
     parser.add_argument("--c-spam", type=float, default=None)
+    parser.add_argument(
+        "--lexicon-weight-abuse",
+        type=float,
+        default=None,
+        help="weight of the pretrained lexicon for abuse (0 = off)",
+    )
     parser.add_argument("--offensive", choices=[m.value for m in OffensiveMapping], default=None)
     args = parser.parse_args(argv)
     config = TrainConfig()
@@ -292,7 +326,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.c_spam is not None:
         c[SPAM] = args.c_spam
     offensive = OffensiveMapping(args.offensive) if args.offensive else config.offensive
-    config = replace(config, c=c, offensive=offensive)
+    lexicon_weight = dict(config.lexicon_weight)
+    if args.lexicon_weight_abuse is not None:
+        lexicon_weight[ABUSE] = args.lexicon_weight_abuse
+    config = replace(config, c=c, offensive=offensive, lexicon_weight=lexicon_weight)
 
     def log(msg: str) -> None:
         sys.stderr.write(msg + "\n")
@@ -304,7 +341,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     examples = [e for e in examples if e.source != NEWS_HAM_SOURCE or SPAM in args.labels]
     report = Report()
-    cache = FeatureCache(config.featurizer)
+    lexicon = from_profanity_check() if any(config.lexicon_weight.values()) else None
+    cache = FeatureCache(config.featurizer, lexicon)
     profanity = None if args.no_baselines else _profanity_check()
     for label in args.labels:
         models: dict[str, Fitter | Scorer] = {"model": _fit_model(config, label, args.seed, cache)}
@@ -317,7 +355,8 @@ def main(argv: list[str] | None = None) -> int:
         _evaluate_label(examples, label, models, pretrained, args.seed, report, log)
     sys.stdout.write(render(report))
     sys.stdout.write(
-        f"\nconfig: C={config.c} davidson_offensive={offensive.value} seed={args.seed}; "
+        f"\nconfig: C={config.c} lexicon_weight={config.lexicon_weight} "
+        f"davidson_offensive={offensive.value} seed={args.seed}; "
         f"total {time.perf_counter() - started:.0f}s\n"
     )
     if args.json is not None:

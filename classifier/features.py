@@ -28,7 +28,7 @@ import scipy.sparse as sp
 
 from classifier.normalize import EMAIL_TOKEN, PHONE_TOKEN, URL_TOKEN, normalize
 
-__all__ = ["DENSE_FEATURES", "Featurizer"]
+__all__ = ["DENSE_FEATURES", "Featurizer", "WordHashes", "word_hashes"]
 
 DENSE_FEATURES = (
     "log_length",
@@ -145,6 +145,13 @@ def _char_ngrams(batch: _Batch, ngram_range: tuple[int, int], n_features: int) -
 
 def _word_ngrams(batch: _Batch, n_features: int) -> sp.csr_matrix:
     """Hashed word unigrams and bigrams; a word is a maximal run of \\w characters."""
+    return _word_ngrams_and_hashes(batch, n_features)[0]
+
+
+def _word_ngrams_and_hashes(
+    batch: _Batch, n_features: int
+) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
+    """As :func:`_word_ngrams`, plus every word's full 64-bit hash and its document."""
     codes = batch.codes
     length = codes.shape[0]
     table = _word_char_table()
@@ -155,7 +162,12 @@ def _word_ngrams(batch: _Batch, n_features: int) -> sp.csr_matrix:
     starts = np.flatnonzero(edge == 1)
     ends = np.flatnonzero(edge == -1)
     if starts.size == 0:
-        return sp.csr_matrix((batch.n_docs, n_features), dtype=np.float32)
+        empty = np.zeros(0, dtype=np.uint64)
+        return (
+            sp.csr_matrix((batch.n_docs, n_features), dtype=np.float32),
+            empty,
+            empty.astype(np.int64),
+        )
     # Prefix sums of c[k] * Q**k give every word's hash sum(c[s+i] * Q**i) in O(1).
     q_pow = np.empty(length + 1, dtype=np.uint64)
     q_pow[0] = 1
@@ -166,13 +178,14 @@ def _word_ngrams(batch: _Batch, n_features: int) -> sp.csr_matrix:
     h = (prefix[ends] - prefix[starts]) * p_pow_start
     h += (ends - starts).astype(np.uint64) * _MIX3
     uni = _avalanche(h ^ _UNIGRAM_SEED)
+
     doc = batch.doc_of[starts]
     same = doc[:-1] == doc[1:]
     bi = _avalanche(h[:-1] * _MIX1 + h[1:])[same]
     mask = np.uint64(n_features - 1)
     rows = np.concatenate([doc, doc[:-1][same]])
     cols = (np.concatenate([uni, bi]) & mask).astype(np.int64)
-    return _csr(rows, cols, batch.n_docs, n_features, 1.0)
+    return _csr(rows, cols, batch.n_docs, n_features, 1.0), uni, doc
 
 
 def _pow_at(base: np.uint64, exponents: np.ndarray) -> np.ndarray:
@@ -221,6 +234,24 @@ def _shape_features(raw: str, norm: str, has_author_url: bool) -> list[float]:
 
 
 @dataclass(frozen=True, slots=True)
+class WordHashes:
+    """The full 64-bit hash of every word of a batch of normalised texts, in order,
+    and the index of the text each word belongs to."""
+
+    hashes: np.ndarray  # uint64
+    docs: np.ndarray  # int64, non-decreasing
+    n_docs: int
+
+
+def word_hashes(words: Sequence[str]) -> np.ndarray:
+    """The 64-bit hash :class:`Featurizer` gives each of ``words`` (one word each)."""
+    _, hashes, docs = _word_ngrams_and_hashes(_Batch.encode(list(words)), 2)
+    if docs.shape[0] != len(words) or np.any(docs != np.arange(len(words))):
+        raise ValueError("every entry must be exactly one word (a run of \\w characters)")
+    return hashes
+
+
+@dataclass(frozen=True, slots=True)
 class Featurizer:
     """Stateless, picklable text -> sparse matrix transform (see module docstring)."""
 
@@ -239,13 +270,20 @@ class Featurizer:
         self, texts: Sequence[str], author_urls: Sequence[str | None] | None = None
     ) -> tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray]:
         """The word, character and dense blocks, in the column order of :meth:`transform`."""
+        words, chars, dense, _ = self.transform_parts(texts, author_urls)
+        return words, chars, dense
+
+    def transform_parts(
+        self, texts: Sequence[str], author_urls: Sequence[str | None] | None = None
+    ) -> tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray, WordHashes]:
+        """:meth:`transform_blocks` plus the 64-bit hash of every word (for lexicons)."""
         if author_urls is not None and len(author_urls) != len(texts):
             raise ValueError("author_urls must be as long as texts")
         cap = self.max_chars
         raw = [t[:cap] for t in texts]
         norm = [normalize(t)[:cap] for t in raw]
         batch = _Batch.encode(norm)
-        words = _word_ngrams(batch, self.word_features)
+        words, all_hashes, word_docs = _word_ngrams_and_hashes(batch, self.word_features)
         chars = _char_ngrams(batch, self.char_ngrams, self.char_features)
         if self.char_weight != 1.0:
             chars.data *= self.char_weight
@@ -256,7 +294,7 @@ class Featurizer:
         ).reshape(len(texts), len(DENSE_FEATURES))
         if self.dense_weight != 1.0:
             dense *= self.dense_weight
-        return words, chars, dense
+        return words, chars, dense, WordHashes(all_hashes, word_docs, len(texts))
 
     def transform(
         self, texts: Sequence[str], author_urls: Sequence[str | None] | None = None

@@ -32,6 +32,7 @@ from sklearn.exceptions import InconsistentVersionWarning
 
 from classifier.features import Featurizer
 from classifier.labels import ABUSE, LABELS, SPAM
+from classifier.lexicon import Lexicon
 
 __all__ = [
     "ARTIFACT_FORMAT",
@@ -45,7 +46,7 @@ __all__ = [
     "write_artifact",
 ]
 
-ARTIFACT_FORMAT = 1
+ARTIFACT_FORMAT = 2  # 2: optional pretrained lexicon mixed into the logits
 MODEL_FILE = "model.joblib"
 METADATA_FILE = "model.json"
 
@@ -81,6 +82,13 @@ class ModelParams:
     # The fitted scikit-learn sigmoid calibrators the two arrays above were read from
     # (kept for provenance, and so that a version mismatch is detected on load).
     calibrators: tuple[Any, ...] = ()
+    # Optional pretrained lexicon (format 2).  Per label, the final log-odds are
+    # ``mix_slope * (own calibrated log-odds + lexicon_weight * lexicon log-odds)
+    # + mix_offset``; a label with weight 0, slope 1 and offset 0 ignores the lexicon.
+    lexicon: Lexicon | None = None
+    lexicon_weight: np.ndarray | None = None
+    mix_slope: np.ndarray | None = None
+    mix_offset: np.ndarray | None = None
 
     def validate(self) -> None:
         n_labels = len(self.labels)
@@ -101,6 +109,18 @@ class ModelParams:
             a, b = getattr(cal, "a_", None), getattr(cal, "b_", None)
             if a != self.calib_slope[i] or b != self.calib_offset[i]:
                 raise ModelLoadError(f"calibration of label {self.labels[i]!r} is inconsistent")
+        mix = (self.lexicon_weight, self.mix_slope, self.mix_offset)
+        if self.lexicon is None:
+            if any(arr is not None for arr in mix):
+                raise ModelLoadError("lexicon mixing weights without a lexicon")
+            return
+        try:
+            self.lexicon.validate()
+        except ValueError as exc:
+            raise ModelLoadError(f"lexicon is malformed: {exc}") from exc
+        for name, arr in zip(("lexicon_weight", "mix_slope", "mix_offset"), mix, strict=True):
+            if arr is None or arr.shape != (n_labels,) or not np.all(np.isfinite(arr)):
+                raise ModelLoadError(f"{name} is malformed")
 
 
 class Model:
@@ -108,6 +128,7 @@ class Model:
 
     __slots__ = (
         "_abuse_col",
+        "_lex",
         "_params",
         "_spam_col",
         "_w_char",
@@ -129,6 +150,14 @@ class Model:
         self._w_word = params.weights[:n_word]
         self._w_char = params.weights[n_word : n_word + n_char]
         self._w_dense = params.weights[n_word + n_char :].astype(np.float64)
+        self._lex: tuple[Lexicon, np.ndarray, np.ndarray, np.ndarray] | None = None
+        if params.lexicon is not None:  # validate() checked the three arrays
+            self._lex = (
+                params.lexicon,
+                np.asarray(params.lexicon_weight, dtype=np.float64),
+                np.asarray(params.mix_slope, dtype=np.float64),
+                np.asarray(params.mix_offset, dtype=np.float64),
+            )
         self.metadata: dict[str, Any] = dict(metadata)
         self.version: str = str(metadata.get("model_version", "unknown"))
 
@@ -154,7 +183,7 @@ class Model:
         for t in texts:
             if not isinstance(t, str):
                 raise TypeError(f"texts must be strings, got {type(t).__name__}")
-        words, chars, dense = p.featurizer.transform_blocks(texts, author_urls)
+        words, chars, dense, hashes = p.featurizer.transform_parts(texts, author_urls)
         # Same as transform(...) @ weights, without assembling the stacked matrix.
         z = (
             np.asarray(words @ self._w_word, dtype=np.float64)
@@ -162,7 +191,12 @@ class Model:
             + dense @ self._w_dense
             + p.intercepts
         )
-        out: np.ndarray = 1.0 / (1.0 + np.exp(np.clip(z * p.calib_slope + p.calib_offset, -50, 50)))
+        neg_logit = z * p.calib_slope + p.calib_offset  # minus the calibrated log-odds
+        if self._lex is not None:
+            lexicon, weight, slope, offset = self._lex
+            mixed = -neg_logit + lexicon.logit(hashes)[:, None] * weight
+            neg_logit = -(mixed * slope + offset)
+        out: np.ndarray = 1.0 / (1.0 + np.exp(np.clip(neg_logit, -50, 50)))
         return out
 
     def score(

@@ -17,7 +17,7 @@ import time
 import warnings
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ from classifier.data import (
 )
 from classifier.features import Featurizer
 from classifier.labels import ABUSE, LABELS, SPAM
+from classifier.lexicon import from_profanity_check
 from classifier.metrics import binary_metrics, threshold_at_fpr
 from classifier.model import ModelParams, write_artifact
 
@@ -69,6 +70,9 @@ class TrainConfig:
     """Hyper-parameters, chosen by leave-one-source-out evaluation (see README)."""
 
     c: dict[str, float] = field(default_factory=lambda: {SPAM: 4.0, ABUSE: 1.0})
+    # Weight of the pretrained lexicon's log-odds next to the model's own calibrated
+    # log-odds (1 = equal weight); 0 = no lexicon.  See README for how it was chosen.
+    lexicon_weight: dict[str, float] = field(default_factory=lambda: {SPAM: 0.0, ABUSE: 1.0})
     offensive: OffensiveMapping = OffensiveMapping.DROP
     featurizer: Featurizer = field(default_factory=Featurizer)
     max_iter: int = 300
@@ -83,12 +87,20 @@ class Head:
     calib_slope: float
     calib_offset: float
     calibrator: Any = None  # the fitted scikit-learn sigmoid calibrator
+    # Mixing with a lexicon's log-odds (see ModelParams); weight 0 means no lexicon.
+    lexicon_weight: float = 0.0
+    mix_slope: float = 1.0
+    mix_offset: float = 0.0
 
-    def probabilities(self, x: sp.csr_matrix) -> np.ndarray:
+    def probabilities(self, x: sp.csr_matrix, lex_logit: np.ndarray | None = None) -> np.ndarray:
         z = np.asarray(x @ self.coef, dtype=np.float64) + self.intercept
-        out: np.ndarray = 1.0 / (
-            1.0 + np.exp(np.clip(z * self.calib_slope + self.calib_offset, -50, 50))
-        )
+        neg_logit = z * self.calib_slope + self.calib_offset
+        if self.lexicon_weight:
+            if lex_logit is None:
+                raise ValueError("this head mixes in a lexicon: lex_logit is required")
+            mixed = -neg_logit + self.lexicon_weight * lex_logit
+            neg_logit = -(mixed * self.mix_slope + self.mix_offset)
+        out: np.ndarray = 1.0 / (1.0 + np.exp(np.clip(neg_logit, -50, 50)))
         return out
 
 
@@ -129,8 +141,14 @@ def fit_head(
     c: float,
     seed: int,
     max_iter: int = 300,
+    lex_logit: np.ndarray | None = None,
+    lexicon_weight: float = 0.0,
 ) -> tuple[Head, np.ndarray]:
     """Fit LR on most rows, calibrate on the rest.
+
+    With ``lexicon_weight`` (and the lexicon's log-odds ``lex_logit`` for every row),
+    the calibrated log-odds plus ``lexicon_weight`` times the lexicon's are
+    re-calibrated with a second sigmoid (Platt) on the same calibration rows.
 
     Returns the head and the calibration rows' probabilities (for thresholds).
     """
@@ -161,7 +179,22 @@ def fit_head(
         calibrated.fit(x[cal_idx], y_cal, sample_weight=w_cal)
     sigmoid = calibrated.calibrated_classifiers_[0].calibrators[0]
     head = Head(coef, intercept, float(sigmoid.a_), float(sigmoid.b_), sigmoid)
-    cal_probs = head.probabilities(x[cal_idx])
+    lex_cal = None
+    if lexicon_weight:
+        if lex_logit is None:
+            raise ValueError("lexicon_weight needs lex_logit")
+        lex_cal = lex_logit[cal_idx]
+        p_own = np.clip(head.probabilities(x[cal_idx]), 1e-12, 1 - 1e-12)
+        mixed = np.log(p_own) - np.log1p(-p_own) + lexicon_weight * lex_cal
+        platt = LogisticRegression(C=1e4, max_iter=1000)
+        platt.fit(mixed[:, None], y_cal, sample_weight=w_cal)
+        head = replace(
+            head,
+            lexicon_weight=lexicon_weight,
+            mix_slope=float(platt.coef_[0, 0]),
+            mix_offset=float(platt.intercept_[0]),
+        )
+    cal_probs = head.probabilities(x[cal_idx], lex_cal)
     return head, np.column_stack([cal_probs, y_cal, w_cal])
 
 
@@ -191,12 +224,24 @@ def train_params(
     heads: dict[str, Head] = {}
     info: dict[str, Any] = {"thresholds": {}, "training_rows": {}}
     featurizer = config.featurizer
+    lexicon = from_profanity_check() if any(config.lexicon_weight.values()) else None
     for label in LABELS:
         rows = train_rows(examples, label)
-        x = featurizer.transform([e.text for e in rows])
+        words, chars, dense, hashes = featurizer.transform_parts([e.text for e in rows])
+        x = sp.hstack([words, chars, sp.csr_matrix(dense)], format="csr", dtype=np.float32)
+        lex_logit = lexicon.logit(hashes) if lexicon is not None else None
         y = np.asarray([e.y for e in rows], dtype=np.int64)
         sources = [e.source for e in rows]
-        head, cal = fit_head(x, y, sources, c=config.c[label], seed=seed, max_iter=config.max_iter)
+        head, cal = fit_head(
+            x,
+            y,
+            sources,
+            c=config.c[label],
+            seed=seed,
+            max_iter=config.max_iter,
+            lex_logit=lex_logit,
+            lexicon_weight=config.lexicon_weight.get(label, 0.0),
+        )
         heads[label] = head
         probs, y_cal = cal[:, 0], cal[:, 1].astype(np.int64)
         info["thresholds"][label] = {
@@ -212,6 +257,14 @@ def train_params(
         calib_slope=np.asarray([heads[lab].calib_slope for lab in LABELS]),
         calib_offset=np.asarray([heads[lab].calib_offset for lab in LABELS]),
         calibrators=tuple(heads[lab].calibrator for lab in LABELS),
+        lexicon=lexicon,
+        lexicon_weight=None
+        if lexicon is None
+        else np.asarray([heads[lab].lexicon_weight for lab in LABELS]),
+        mix_slope=None if lexicon is None else np.asarray([heads[lab].mix_slope for lab in LABELS]),
+        mix_offset=None
+        if lexicon is None
+        else np.asarray([heads[lab].mix_offset for lab in LABELS]),
     )
     return params, info
 
@@ -286,6 +339,7 @@ def main(argv: list[str] | None = None) -> int:
         "max_per_source": args.max_per_source,
         "hyperparameters": {
             "C": config.c,
+            "lexicon_weight": config.lexicon_weight,
             "davidson_offensive": config.offensive.value,
             "max_chars": config.featurizer.max_chars,
             "char_ngrams": list(config.featurizer.char_ngrams),
