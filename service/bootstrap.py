@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from classifier import ModelLoadError
+from classifier import ModelLoadError, normalize
 from service.adapters.codec import Limits
 from service.adapters.kafka import KafkaConfig, KafkaPipelineRunner
 from service.adapters.metrics import PrometheusMetrics
@@ -22,10 +22,12 @@ from service.adapters.outbox import OutboxRelay
 from service.adapters.sklearn_classifier import ModelClassifier
 from service.adapters.sql.store import SqlReviewStore
 from service.auth import TokenRegistry
-from service.domain.errors import ModerationError, StoreUnavailable
+from service.domain.errors import InvalidPolicy, ModerationError, StoreUnavailable
+from service.domain.policy import Policy
 from service.http.app import app_runner, build_app
 from service.pipeline import Pipeline, Topics
-from service.ports import Classifier, Clock, ReviewMetrics, ReviewStore
+from service.policy_control import PolicyControl
+from service.ports import Classifier, Clock, ReviewStore
 from service.review_service import ReviewService
 from service.settings import Settings
 
@@ -46,24 +48,54 @@ class Components:
     pipeline: Pipeline
     kafka: KafkaConfig
     review: ReviewService
+    control: PolicyControl
+    metrics: PrometheusMetrics
+    clock: Clock
 
 
 def build(
     settings: Settings,
     classifier: Classifier,
     store: ReviewStore,
+    *,
     clock: Clock | None = None,
-    metrics: ReviewMetrics | None = None,
 ) -> Components:
+    """Everything but the network listeners and background loops. Loads the policy file."""
     clock = clock or SystemClock()
-    topics = Topics(settings.topic_comments, settings.topic_decisions, settings.topic_dlq)
+    metrics = PrometheusMetrics()
+    control = PolicyControl(
+        settings.policy_file,
+        base=settings.policy.default,
+        fallback=settings.policy,
+        normalize=normalize,
+        store=store,
+        clock=clock,
+        on_change=lambda _: None,
+    )
+    try:
+        policy = control.load()
+    except InvalidPolicy as exc:
+        raise StartupError(str(exc)) from exc
     pipeline = Pipeline(
         classifier,
-        settings.policy,
+        policy,
         clock,
-        topics,
+        Topics(
+            settings.topic_comments,
+            settings.topic_decisions,
+            settings.topic_dlq,
+            settings.topic_shadow,
+        ),
         Limits(settings.max_text_chars, settings.max_message_bytes),
+        normalize=normalize,
     )
+
+    def policy_changed(new: Policy) -> None:
+        pipeline.set_policy(new)
+        metrics.versions(classifier.version, new.version)
+
+    control.on_change = policy_changed
+    metrics.versions(classifier.version, policy.version)
     kafka = KafkaConfig(
         bootstrap=settings.kafka_bootstrap,
         topic=settings.topic_comments,
@@ -79,7 +111,7 @@ def build(
         claim_lease=timedelta(seconds=settings.claim_lease_seconds),
         metrics=metrics,
     )
-    return Components(pipeline, kafka, review)
+    return Components(pipeline, kafka, review, control, metrics, clock)
 
 
 def _load_model(settings: Settings) -> ModelClassifier:
@@ -119,70 +151,97 @@ async def _open_store(settings: Settings) -> SqlReviewStore:
 
 async def serve(settings: Settings) -> int:
     """Run the pipeline, the outbox relay and the HTTP API until SIGTERM/SIGINT. The batch in
-    hand is committed before exit."""
+    hand is committed before exit. SIGHUP reloads the policy file."""
     model = _load_model(settings)
     tokens = _load_tokens(settings)
     store = await _open_store(settings)
+    try:
+        await _serve(settings, build(settings, model, store), store, tokens)
+    finally:
+        await store.close()
+    log.info("stopped")
+    return 0
+
+
+async def _serve(
+    settings: Settings, parts: Components, store: ReviewStore, tokens: TokenRegistry
+) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    clock = SystemClock()
-    metrics = PrometheusMetrics()
-    metrics.versions(model.version, settings.policy.version)
-    components = build(settings, model, store, clock, metrics)
+    reloads: set[asyncio.Task[None]] = set()
+
+    def on_sighup() -> None:
+        task = asyncio.create_task(_reload_quietly(parts.control))
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, on_sighup)
     relay = OutboxRelay(
         store,
         settings.kafka_bootstrap,
-        clock,
+        parts.clock,
         stop,
         retry_max_seconds=settings.kafka_retry_max_seconds,
         client_id=f"{settings.transactional_id}-outbox",
-        metrics=metrics,
+        metrics=parts.metrics,
     )
-    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="score")
-    pipeline = KafkaPipelineRunner(
-        components.kafka,
-        components.pipeline,
-        executor,
-        stop,
-        store=store,
-        metrics=metrics,
-        clock=clock,
-    )
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="score") as executor:
+        pipeline = KafkaPipelineRunner(
+            parts.kafka,
+            parts.pipeline,
+            executor,
+            stop,
+            store=store,
+            metrics=parts.metrics,
+            clock=parts.clock,
+        )
 
-    async def readiness() -> dict[str, bool]:
+        async def readiness() -> dict[str, bool]:
+            try:
+                await store.ping()
+                store_ok = True
+            except StoreUnavailable:
+                store_ok = False
+            return {"model": True, "store": store_ok, "kafka": pipeline.consuming}
+
+        app = build_app(
+            parts.review,
+            tokens,
+            readiness=readiness,
+            metrics=parts.metrics.registry,
+            policy=parts.control,
+        )
+        runner = app_runner(app)
+        await runner.setup()
         try:
-            await store.ping()
-            store_ok = True
-        except StoreUnavailable:
-            store_ok = False
-        return {"model": True, "store": store_ok, "kafka": pipeline.consuming}
+            await _listen(runner, settings)
+            await _until_first_exits(
+                stop,
+                pipeline.run(),
+                relay.run(),
+                refresh_queue_metrics(store, parts.metrics, parts.clock, stop),
+            )
+        finally:
+            await runner.cleanup()
 
-    app = build_app(components.review, tokens, readiness=readiness, metrics=metrics.registry)
-    runner = app_runner(app)
-    await runner.setup()
+
+async def _listen(runner: web.AppRunner, settings: Settings) -> None:
+    site = web.TCPSite(runner, settings.http_host, settings.http_port)
     try:
-        site = web.TCPSite(runner, settings.http_host, settings.http_port)
-        try:
-            await site.start()
-        except OSError as exc:
-            raise StartupError(
-                f"cannot listen on {settings.http_host}:{settings.http_port}: {exc}"
-            ) from exc
-        log.info(
-            "http listening",
-            extra={"url": f"http://{settings.http_host}:{settings.http_port}/"},
-        )
-        await _until_first_exits(
-            stop, pipeline.run(), relay.run(), refresh_queue_metrics(store, metrics, clock, stop)
-        )
-    finally:
-        await runner.cleanup()
-        executor.shutdown(wait=True)
-        await store.close()
-    log.info("stopped")
-    return 0
+        await site.start()
+    except OSError as exc:
+        raise StartupError(
+            f"cannot listen on {settings.http_host}:{settings.http_port}: {exc}"
+        ) from exc
+    log.info("http listening", extra={"url": f"http://{settings.http_host}:{settings.http_port}/"})
+
+
+async def _reload_quietly(control: PolicyControl) -> None:
+    """SIGHUP has no one to answer: the outcome goes to the log and the audit log."""
+    with contextlib.suppress(InvalidPolicy, StoreUnavailable):
+        await control.reload("signal:SIGHUP")
 
 
 async def refresh_queue_metrics(

@@ -1,18 +1,26 @@
 """consume -> score -> decide -> encode, written against ports.
 
-`Pipeline.process_batch` is the transform between `getmany` and the transaction commit: it
-takes raw records and returns the records to publish. It does no I/O of its own; it is
-synchronous CPU work that the Kafka runner calls in an executor.
+A batch goes through two synchronous steps that the Kafka runner calls in an executor, with
+one store read between them:
+
+    prepared = pipeline.prepare(records)          # decode, normalise, hash
+    activity = await store.activity(prepared.query(...))   # authors' and texts' history
+    outcome = pipeline.finish(prepared, activity)  # score, decide, encode
+
+`process_batch` does both steps with no history, for callers without a store.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
-from collections import Counter
-from collections.abc import Sequence
+import re
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Final
 
 from service.adapters.codec import (
     Header,
@@ -24,13 +32,19 @@ from service.adapters.codec import (
     encode_dead_letter,
     encode_decision,
 )
-from service.domain.errors import InvalidComment, InvalidCommentReason
+from service.domain.errors import InvalidComment
 from service.domain.model import Comment, Decision, Scores
-from service.domain.policy import Policy, decide
-from service.domain.review import StoredComment
+from service.domain.policy import Policy, SitePolicy, decide
+from service.domain.review import Activity, ActivityQuery, AuthorKey, StoredComment
+from service.domain.rules import DecisionContext
 from service.ports import Classifier, Clock
 
 log = logging.getLogger(__name__)
+
+Normalizer = Callable[[str], str]
+_NOT_WORD: Final = re.compile(r"[^a-z_ ]+")
+_SPACES: Final = re.compile(r"\s+")
+_JSON: Final = (("content-type", b"application/json"),)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +52,7 @@ class Topics:
     comments: str = "comments"
     decisions: str = "comment-decisions"
     dead_letter: str = "comments-dlq"
+    shadow: str = "comment-decisions-shadow"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,11 +76,242 @@ class BatchOutcome:
     actions: Counter[str] = field(default_factory=Counter)
     dead_letters: Counter[str] = field(default_factory=Counter)
     dead: list[DeadLetter] = field(default_factory=list)
+    shadow_actions: Counter[str] = field(default_factory=Counter)
+    scoring_failures: int = 0
 
 
-def _stored(
-    comment: Comment, decision: Decision, decided_at: datetime, record: SourceRecord
-) -> StoredComment:
+@dataclass(frozen=True, slots=True)
+class _Valid:
+    record: SourceRecord
+    comment: Comment
+    normalized: str
+    text_hash: str
+
+    @property
+    def author(self) -> AuthorKey | None:
+        author = self.comment.author.id
+        return None if author is None else (self.comment.site_id, author)
+
+    @property
+    def campaign_author(self) -> str:
+        """Who posted, for counting distinct authors: anonymous comments each count once."""
+        author = self.comment.author.id
+        return f"author:{author}" if author is not None else f"anon:{self.comment.key}"
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A decoded batch: valid comments in order, and the dead letters already made."""
+
+    order: list[_Valid | DeadLetter]
+    dead: list[tuple[SourceRecord, InvalidComment]]
+    policy: Policy  # the policy in force when the batch began: one batch, one policy
+
+    def query(self, now: datetime) -> ActivityQuery:
+        flood, campaign = self.policy.windows()
+        valid = [v for v in self.order if isinstance(v, _Valid)]
+        return ActivityQuery(
+            authors=tuple({v.author for v in valid if v.author is not None}),
+            hashes=tuple({v.text_hash for v in valid}),
+            exclude=tuple((v.comment.site_id, v.comment.id) for v in valid),
+            flood_since=now - timedelta(seconds=flood),
+            campaign_since=now - timedelta(seconds=campaign),
+        )
+
+
+def text_hash(normalized: str) -> str:
+    """The same for near-same texts: digits, punctuation and spacing do not count."""
+    skeleton = _SPACES.sub(" ", _NOT_WORD.sub(" ", normalized)).strip()
+    return hashlib.sha256(skeleton.encode()).hexdigest()[:32]
+
+
+def _valid_scores(scores: Scores) -> bool:
+    return all(math.isfinite(s) and 0.0 <= s <= 1.0 for s in (scores.spam, scores.abuse))
+
+
+class Pipeline:
+    def __init__(
+        self,
+        classifier: Classifier,
+        policy: Policy,
+        clock: Clock,
+        topics: Topics,
+        limits: Limits,
+        *,
+        normalize: Normalizer = str.casefold,  # the service passes the classifier's
+    ) -> None:
+        self._classifier = classifier
+        self._policy = policy
+        self._clock = clock
+        self._topics = topics
+        self._limits = limits
+        self._normalize = normalize
+
+    @property
+    def policy(self) -> Policy:
+        return self._policy
+
+    def set_policy(self, policy: Policy) -> None:
+        """Takes effect from the next batch; the batch in hand keeps the one it began with."""
+        self._policy = policy
+
+    def process_batch(self, records: Sequence[SourceRecord]) -> BatchOutcome:
+        return self.finish(self.prepare(records), Activity())
+
+    def prepare(self, records: Sequence[SourceRecord]) -> Prepared:
+        order: list[_Valid | DeadLetter] = []
+        dead: list[tuple[SourceRecord, InvalidComment]] = []
+        for record in records:
+            try:
+                comment = decode_comment(record.value, self._limits)
+            except InvalidComment as error:
+                dead.append((record, error))
+                order.append(DeadLetter(record, error.reason.value))
+                continue
+            normalized = self._normalize(comment.text)
+            order.append(_Valid(record, comment, normalized, text_hash(normalized)))
+        return Prepared(order, dead, self._policy)
+
+    def finish(self, prepared: Prepared, activity: Activity) -> BatchOutcome:
+        valid = [v for v in prepared.order if isinstance(v, _Valid)]
+        scored = self._score([v.comment for v in valid])
+        outcome = BatchOutcome(records=[], scoring_failures=scored.count(None))
+        scores = iter(scored)
+        errors = iter(error for _, error in prepared.dead)
+        state = _BatchState(activity)
+        policy = prepared.policy
+        for item in prepared.order:
+            if isinstance(item, DeadLetter):
+                self._dead_letter(outcome, item.source, next(errors))
+                continue
+            now = self._clock.now()
+            score = next(scores)
+            site_policy = policy.for_site(item.comment.site_id)
+            context = state.context(item, site_policy, now)
+            decision = decide(
+                item.comment,
+                score,
+                site_policy,
+                context,
+                model_version=self._classifier.version,
+                policy_version=policy.version,
+            )
+            self._publish(outcome, item, decision, now)
+            shadow_policy = policy.shadow.get(item.comment.site_id)
+            if shadow_policy is not None:
+                shadow = decide(
+                    item.comment,
+                    score,
+                    shadow_policy,
+                    state.context(item, shadow_policy, now),
+                    model_version=self._classifier.version,
+                    policy_version=policy.shadow_version or policy.version,
+                )
+                self._publish_shadow(outcome, item, shadow, now)
+            state.saw(item, now)
+        return outcome
+
+    def _publish(
+        self, outcome: BatchOutcome, item: _Valid, decision: Decision, now: datetime
+    ) -> None:
+        c = item.comment
+        value = encode_decision(decision, auto_event_id(c.site_id, c.id), now)
+        outcome.records.append(
+            OutputRecord(self._topics.decisions, decision_key(c.site_id, c.id), value, _JSON)
+        )
+        outcome.stored.append(_stored(item, decision, now))
+        outcome.actions[decision.action.value] += 1
+
+    def _publish_shadow(
+        self, outcome: BatchOutcome, item: _Valid, decision: Decision, now: datetime
+    ) -> None:
+        c = item.comment
+        value = encode_decision(decision, auto_event_id(c.site_id, f"shadow\x1f{c.id}"), now)
+        outcome.records.append(
+            OutputRecord(self._topics.shadow, decision_key(c.site_id, c.id), value, _JSON)
+        )
+        outcome.shadow_actions[decision.action.value] += 1
+
+    def _score(self, comments: Sequence[Comment]) -> list[Scores | None]:
+        """Score the batch at once; if that fails, one by one, so one comment that breaks
+        the model gets the site's failure policy instead of taking its batch down."""
+        if not comments:
+            return []
+        try:
+            batch = self._classifier.score(comments)
+            if len(batch) == len(comments) and all(_valid_scores(s) for s in batch):
+                return list(batch)
+        except Exception:
+            log.exception("batch scoring failed; scoring one by one")
+        return [self._score_one(comment) for comment in comments]
+
+    def _score_one(self, comment: Comment) -> Scores | None:
+        try:
+            [scores] = self._classifier.score([comment])
+        except Exception:  # the model is a black box: any failure is this comment's
+            log.exception(
+                "scoring failed",
+                extra={"site_id": comment.site_id, "comment_id": comment.id},
+            )
+            return None
+        if not _valid_scores(scores):
+            log.error(
+                "model returned invalid scores",
+                extra={"site_id": comment.site_id, "comment_id": comment.id},
+            )
+            return None
+        return scores
+
+    def _dead_letter(
+        self, outcome: BatchOutcome, record: SourceRecord, error: InvalidComment
+    ) -> None:
+        value, headers = encode_dead_letter(record, error, self._clock.now())
+        outcome.records.append(OutputRecord(self._topics.dead_letter, record.key, value, headers))
+        outcome.dead_letters[error.reason.value] += 1
+        outcome.dead.append(DeadLetter(record, error.reason.value))
+
+
+class _BatchState:
+    """The store's history plus what this batch has seen so far, in order."""
+
+    def __init__(self, activity: Activity) -> None:
+        self._activity = activity
+        self._prior: Counter[AuthorKey] = Counter()
+        self._recent: defaultdict[AuthorKey, list[datetime]] = defaultdict(list)
+        self._texts: defaultdict[str, list[tuple[str, datetime]]] = defaultdict(list)
+
+    def context(self, item: _Valid, policy: SitePolicy, now: datetime) -> DecisionContext:
+        key = item.author
+        prior: int | None = None
+        recent = 1
+        if key is not None:
+            prior = self._activity.prior.get(key, 0) + self._prior[key]
+            if policy.flood is not None:
+                since = now - timedelta(seconds=policy.flood.window_seconds)
+                times = [*self._activity.recent.get(key, ()), *self._recent[key]]
+                recent = 1 + sum(1 for t in times if t >= since)
+        authors = {item.campaign_author}
+        if policy.campaign is not None:
+            since = now - timedelta(seconds=policy.campaign.window_seconds)
+            seen = [*self._activity.texts.get(item.text_hash, ()), *self._texts[item.text_hash]]
+            authors |= {author for author, t in seen if t >= since}
+        return DecisionContext(
+            normalized_text=item.normalized,
+            author_prior_comments=prior,
+            author_recent_comments=recent,
+            campaign_authors=len(authors),
+        )
+
+    def saw(self, item: _Valid, now: datetime) -> None:
+        key = item.author
+        if key is not None:
+            self._prior[key] += 1
+            self._recent[key].append(now)
+        self._texts[item.text_hash].append((item.campaign_author, now))
+
+
+def _stored(item: _Valid, decision: Decision, decided_at: datetime) -> StoredComment:
+    comment = item.comment
     return StoredComment(
         site_id=comment.site_id,
         comment_id=comment.id,
@@ -81,91 +327,7 @@ def _stored(
         policy_version=decision.policy_version,
         decided_at=decided_at,
         # the event as received (it decoded, so it is UTF-8), unknown fields included
-        event_json=(record.value or b"").decode("utf-8"),
+        event_json=(item.record.value or b"").decode("utf-8"),
+        text_hash=item.text_hash,
+        campaign_author=item.campaign_author,
     )
-
-
-def _valid(scores: Scores) -> bool:
-    return all(math.isfinite(s) and 0.0 <= s <= 1.0 for s in (scores.spam, scores.abuse))
-
-
-class Pipeline:
-    def __init__(
-        self,
-        classifier: Classifier,
-        policy: Policy,
-        clock: Clock,
-        topics: Topics,
-        limits: Limits,
-    ) -> None:
-        self._classifier = classifier
-        self._policy = policy
-        self._clock = clock
-        self._topics = topics
-        self._limits = limits
-
-    def process_batch(self, records: Sequence[SourceRecord]) -> BatchOutcome:
-        outcome = BatchOutcome(records=[])
-        parsed: list[tuple[SourceRecord, Comment]] = []
-        for record in records:
-            try:
-                parsed.append((record, decode_comment(record.value, self._limits)))
-            except InvalidComment as error:
-                self._dead_letter(outcome, record, error)
-        for (record, comment), scores in zip(parsed, self._score(parsed), strict=True):
-            if isinstance(scores, InvalidComment):
-                self._dead_letter(outcome, record, scores)
-                continue
-            decision = decide(comment, scores, self._policy, self._classifier.version)
-            decided_at = self._clock.now()
-            value = encode_decision(
-                decision, auto_event_id(comment.site_id, comment.id), decided_at
-            )
-            outcome.stored.append(_stored(comment, decision, decided_at, record))
-            outcome.records.append(
-                OutputRecord(
-                    self._topics.decisions,
-                    decision_key(comment.site_id, comment.id),
-                    value,
-                    (("content-type", b"application/json"),),
-                )
-            )
-            outcome.actions[decision.action.value] += 1
-        return outcome
-
-    def _score(
-        self, parsed: Sequence[tuple[SourceRecord, Comment]]
-    ) -> list[Scores | InvalidComment]:
-        """Score the batch at once; if that fails, one by one, so one comment that breaks
-        the model is dead-lettered instead of taking its batch down with it."""
-        if not parsed:
-            return []
-        comments = [comment for _, comment in parsed]
-        try:
-            batch = self._classifier.score(comments)
-            if len(batch) == len(comments) and all(_valid(s) for s in batch):
-                return list(batch)
-        except Exception:
-            log.exception("batch scoring failed; scoring one by one")
-        return [self._score_one(comment) for comment in comments]
-
-    def _score_one(self, comment: Comment) -> Scores | InvalidComment:
-        try:
-            [scores] = self._classifier.score([comment])
-        except Exception as exc:  # the model is a black box: any failure is this record's
-            return InvalidComment(
-                InvalidCommentReason.SCORING_FAILED, f"{type(exc).__name__}: {exc}"[:500]
-            )
-        if not _valid(scores):
-            return InvalidComment(
-                InvalidCommentReason.SCORING_FAILED, f"model returned invalid scores {scores}"
-            )
-        return scores
-
-    def _dead_letter(
-        self, outcome: BatchOutcome, record: SourceRecord, error: InvalidComment
-    ) -> None:
-        value, headers = encode_dead_letter(record, error, self._clock.now())
-        outcome.records.append(OutputRecord(self._topics.dead_letter, record.key, value, headers))
-        outcome.dead_letters[error.reason.value] += 1
-        outcome.dead.append(DeadLetter(record, error.reason.value))

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Protocol
 
 from service.domain.model import Comment, Scores
 from service.domain.review import (
+    Activity,
+    ActivityQuery,
     AuditEntry,
     HistoryEntry,
     ModeratorDecision,
@@ -56,6 +58,12 @@ class ReviewStore(Protocol):
         """Store automatically decided comments; `review` ones join the queue. Idempotent on
         (site_id, comment_id): a replayed comment changes nothing, a moderator's decision
         included. All or nothing."""
+
+    async def activity(self, query: ActivityQuery) -> Activity:
+        """The stored history of a batch's authors (all-time count, times within the flood
+        window) and texts (who posted each within the campaign window), shared by every
+        instance; the batch's own comments are left out."""
+        ...
 
     async def list_queue(
         self,

@@ -40,6 +40,7 @@ class Settings:
     topic_comments: str
     topic_decisions: str
     topic_dlq: str
+    topic_shadow: str
     group_id: str
     instance_id: str
     transactional_id: str
@@ -84,6 +85,7 @@ class Settings:
             topic_comments=r.get("TOPIC_COMMENTS", _topic, "comments"),
             topic_decisions=r.get("TOPIC_DECISIONS", _topic, "comment-decisions"),
             topic_dlq=r.get("TOPIC_DLQ", _topic, "comments-dlq"),
+            topic_shadow=r.get("TOPIC_SHADOW", _topic, "comment-decisions-shadow"),
             group_id=group_id,
             instance_id=instance_id,
             transactional_id=r.get("TRANSACTIONAL_ID", _name, f"{group_id}-{instance_id}"),
@@ -103,10 +105,10 @@ def _policy(
     r: _Reader, version: str, spam: tuple[float, float], abuse: tuple[float, float]
 ) -> Policy:
     try:
-        return Policy(version=version, spam=Thresholds(*spam), abuse=Thresholds(*abuse))
+        return Policy.simple(version, spam=Thresholds(*spam), abuse=Thresholds(*abuse))
     except InvalidPolicy as exc:
         r.problems.append(f"{PREFIX}SPAM_*/{PREFIX}ABUSE_* thresholds: {exc}")
-        return Policy(version=version, spam=Thresholds(0.5, 0.9), abuse=Thresholds(0.5, 0.9))
+        return Policy.simple(version, spam=Thresholds(0.5, 0.9), abuse=Thresholds(0.5, 0.9))
 
 
 class _Reader:

@@ -18,6 +18,8 @@ from service.domain.errors import (
 )
 from service.domain.model import Action, Reason, ReasonCode, Scores
 from service.domain.review import (
+    Activity,
+    ActivityQuery,
     AuditEntry,
     HistoryEntry,
     ModeratorDecision,
@@ -127,6 +129,11 @@ class InMemoryReviewStore:
                         reasons=c.reasons,
                     )
                 )
+
+    async def activity(self, query: ActivityQuery) -> Activity:
+        """No history: the fake keeps only review items (the SQL store has the real thing)."""
+        self._check()
+        return Activity()
 
     def _pending(self, sites: frozenset[str] | None) -> list[ReviewItem]:
         return sorted(

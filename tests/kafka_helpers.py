@@ -34,12 +34,23 @@ class KafkaTopics:
     decisions: str
     dlq: str
     group_id: str
+    shadow: str
 
     @classmethod
     async def create(cls, partitions: int = 3) -> KafkaTopics:
         tag = uuid.uuid4().hex[:10]
-        topics = cls(f"comments-{tag}", f"decisions-{tag}", f"dlq-{tag}", f"moderation-{tag}")
-        await create_topics(BOOTSTRAP, [topics.comments, topics.decisions, topics.dlq], partitions)
+        topics = cls(
+            f"comments-{tag}",
+            f"decisions-{tag}",
+            f"dlq-{tag}",
+            f"moderation-{tag}",
+            f"shadow-{tag}",
+        )
+        await create_topics(
+            BOOTSTRAP,
+            [topics.comments, topics.decisions, topics.dlq, topics.shadow],
+            partitions,
+        )
         return topics
 
     def env(self) -> dict[str, str]:
@@ -49,6 +60,7 @@ class KafkaTopics:
             "MODERATION_TOPIC_DECISIONS": self.decisions,
             "MODERATION_TOPIC_DLQ": self.dlq,
             "MODERATION_GROUP_ID": self.group_id,
+            "MODERATION_TOPIC_SHADOW": self.shadow,
         }
 
 
@@ -114,8 +126,14 @@ async def all_consumed(group_id: str, topic: str) -> bool:
     return all(done.get(p, 0) >= end for p, end in ends.items())
 
 
-def kcat_produce(topic: str, lines: list[tuple[bytes | None, bytes]], workdir: Path) -> None:
-    """Produce with kcat, one message per line, key and value split by \\x1f."""
+def kcat_produce(
+    topic: str,
+    lines: list[tuple[bytes | None, bytes]],
+    workdir: Path,
+    partition: int | None = None,
+) -> None:
+    """Produce with kcat, one message per line, key and value split by \\x1f; into one
+    partition if given (so their order is the order of processing)."""
     path = workdir / f"{topic}.in"
     with path.open("wb") as out:
         for key, value in lines:
@@ -130,6 +148,7 @@ def kcat_produce(topic: str, lines: list[tuple[bytes | None, bytes]], workdir: P
             BOOTSTRAP,
             "-t",
             topic,
+            *([] if partition is None else ["-p", str(partition)]),
             "-K",
             "\x1f",
             "-X",

@@ -242,8 +242,14 @@ class KafkaPipelineRunner:
         offsets = {tp: messages[-1].offset + 1 for tp, messages in batch.items()}
         loop = asyncio.get_running_loop()
         started = time.perf_counter()
-        outcome = await loop.run_in_executor(self._executor, self._pipeline.process_batch, records)
+        prepared = await loop.run_in_executor(self._executor, self._pipeline.prepare, records)
         processing = time.perf_counter() - started
+        activity = await self._store.activity(prepared.query(self._clock.now()))
+        started = time.perf_counter()
+        outcome = await loop.run_in_executor(
+            self._executor, self._pipeline.finish, prepared, activity
+        )
+        processing += time.perf_counter() - started
         # Stored before the transaction commits: a crash in between replays the batch, and the
         # store's idempotent upsert makes the replay harmless. A store failure aborts the batch
         # before anything is committed.

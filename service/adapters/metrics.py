@@ -41,6 +41,11 @@ class PrometheusMetrics:
             ["reason"],
             registry=r,
         )
+        self.scoring_failures = Counter(
+            "moderation_scoring_failures",
+            "Valid comments the model could not score (decided by the site's failure policy).",
+            registry=r,
+        )
         self.processing = Histogram(
             "moderation_scoring_duration_seconds",
             "Time to decode, score and decide one batch (off the event loop).",
@@ -121,6 +126,7 @@ class PrometheusMetrics:
             self.decisions.labels(action, "auto").inc(count)
         for reason, count in outcome.dead_letters.items():
             self.dead_letters.labels(reason).inc(count)
+        self.scoring_failures.inc(outcome.scoring_failures)
         self.processing.observe(processing_seconds)
         for seconds in latencies:
             self.latency.observe(max(0.0, seconds))

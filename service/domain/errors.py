@@ -26,7 +26,6 @@ class InvalidCommentReason(StrEnum):
     INVALID_VALUE = "invalid_value"
     TEXT_TOO_LONG = "text_too_long"
     INVALID_TIMESTAMP = "invalid_timestamp"
-    SCORING_FAILED = "scoring_failed"
 
 
 class InvalidComment(ModerationError):

@@ -28,6 +28,17 @@ class ReasonCode(StrEnum):
     SPAM_UNCERTAIN = "spam_uncertain"
     ABUSE_UNCERTAIN = "abuse_uncertain"
     BELOW_THRESHOLDS = "below_thresholds"
+    BLOCKED_AUTHOR = "blocked_author"
+    TRUSTED_AUTHOR = "trusted_author"
+    BLOCKED_TERM = "blocked_term"
+    HELD_TERM = "held_term"
+    BLOCKED_DOMAIN = "blocked_domain"
+    TOO_MANY_LINKS = "too_many_links"
+    FIRST_TIME_AUTHOR_LINK = "first_time_author_link"
+    NEW_AUTHOR = "new_author"
+    FLOOD = "flood"
+    CAMPAIGN = "campaign"
+    SCORING_FAILED = "scoring_failed"
 
 
 @dataclass(frozen=True, slots=True)

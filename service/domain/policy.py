@@ -1,17 +1,43 @@
-"""The moderation policy and the one function that applies it."""
+"""The moderation policy and the one function that applies it: `decide`.
+
+Precedence, first match wins:
+  1. reject rules: blocked author, blocked term or pattern, blocked link domain, campaign,
+     flood set to reject;
+  2. trusted author: approve (the site vouches for them; only step 1 overrides that);
+  3. the scores: a label at or above its `reject_at` rejects;
+  4. hold rules: held term or pattern, too many links, a first-time author's link, a new
+     author's first comments, a flood set to review; and a label between its thresholds;
+  5. otherwise approve.
+Every reason found is reported, not only the deciding one, so moderators see the whole story.
+If scoring failed, the site's `on_scoring_failure` says review (default) or approve, and the
+decision says so.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
 
 from service.domain.errors import InvalidPolicy
 from service.domain.model import Action, Comment, Decision, Label, Reason, ReasonCode, Scores
+from service.domain.rules import DecisionContext, NamedPattern, domain_in, link_domains
 
 _REJECT_CODE = {
     Label.SPAM: ReasonCode.SPAM_ABOVE_REJECT,
     Label.ABUSE: ReasonCode.ABUSE_ABOVE_REJECT,
 }
 _REVIEW_CODE = {Label.SPAM: ReasonCode.SPAM_UNCERTAIN, Label.ABUSE: ReasonCode.ABUSE_UNCERTAIN}
+
+
+class RuleAction(StrEnum):
+    REVIEW = "review"
+    REJECT = "reject"
+
+
+class FailureMode(StrEnum):
+    REVIEW = "review"
+    APPROVE = "approve"
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,57 +57,243 @@ class Thresholds:
 
 
 @dataclass(frozen=True, slots=True)
-class Policy:
-    version: str
+class TermRules:
+    block: tuple[NamedPattern, ...] = ()
+    hold: tuple[NamedPattern, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class LinkRules:
+    max_links: int | None = None  # more links than this: review
+    block_domains: frozenset[str] = frozenset()
+    allow_domains: frozenset[str] = frozenset()  # links here never count or hold
+    hold_first_time_author: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorRules:
+    trusted: frozenset[str] = frozenset()
+    blocked: frozenset[str] = frozenset()
+    premoderate_first: int = 0  # an author's first N comments on the site go to review
+
+
+@dataclass(frozen=True, slots=True)
+class FloodRule:
+    max_comments: int  # more than this many from one author within the window
+    window_seconds: float
+    action: RuleAction = RuleAction.REVIEW
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignRule:
+    min_authors: int  # this many distinct authors posting the same text within the window
+    window_seconds: float
+    action: RuleAction = RuleAction.REJECT
+
+
+@dataclass(frozen=True, slots=True)
+class SitePolicy:
     spam: Thresholds
     abuse: Thresholds
+    terms: TermRules = TermRules()
+    links: LinkRules = LinkRules()
+    authors: AuthorRules = AuthorRules()
+    flood: FloodRule | None = None
+    campaign: CampaignRule | None = None
+    on_scoring_failure: FailureMode = FailureMode.REVIEW
 
     def thresholds(self, label: Label) -> Thresholds:
         return self.spam if label is Label.SPAM else self.abuse
 
 
-def decide(comment: Comment, scores: Scores, policy: Policy, model_version: str) -> Decision:
-    """Turn scores into an action with its reasons. Any label that rejects rejects the
-    comment; otherwise any uncertain label sends it to review; otherwise it is approved."""
-    rejects: list[Reason] = []
-    reviews: list[Reason] = []
+@dataclass(frozen=True, slots=True)
+class Policy:
+    version: str
+    default: SitePolicy
+    sites: Mapping[str, SitePolicy] = field(default_factory=dict)
+    shadow: Mapping[str, SitePolicy] = field(default_factory=dict)  # candidates, per site
+    shadow_version: str | None = None
+
+    @classmethod
+    def simple(cls, version: str, spam: Thresholds, abuse: Thresholds) -> Policy:
+        return cls(version, SitePolicy(spam, abuse))
+
+    def for_site(self, site_id: str) -> SitePolicy:
+        return self.sites.get(site_id, self.default)
+
+    def windows(self) -> tuple[float, float]:
+        """The longest flood and campaign windows of any site (what the state must cover)."""
+        every = [self.default, *self.sites.values(), *self.shadow.values()]
+        flood = max((p.flood.window_seconds for p in every if p.flood), default=0.0)
+        campaign = max((p.campaign.window_seconds for p in every if p.campaign), default=0.0)
+        return flood, campaign
+
+
+@dataclass
+class _Found:
+    rejects: list[Reason] = field(default_factory=list)
+    holds: list[Reason] = field(default_factory=list)
+
+    def add(self, action: RuleAction, reason: Reason) -> None:
+        (self.rejects if action is RuleAction.REJECT else self.holds).append(reason)
+
+
+def decide(
+    comment: Comment,
+    scores: Scores | None,
+    policy: SitePolicy,
+    context: DecisionContext,
+    *,
+    model_version: str,
+    policy_version: str,
+) -> Decision:
+    """Apply the site's policy to one comment. `scores` is None when scoring failed."""
+    found = _Found()
+    author = comment.author.id
+    if author is not None and author in policy.authors.blocked:
+        found.add(
+            RuleAction.REJECT, Reason(ReasonCode.BLOCKED_AUTHOR, f"author {author} is blocked")
+        )
+    _terms(policy.terms, context.normalized_text, found)
+    _links(policy.links, comment.text, context, found)
+    _activity(policy, context, found)
+    trusted = author is not None and author in policy.authors.trusted
+    score_reasons = _Found() if scores is None else _scores(scores, policy)
+
+    if found.rejects:
+        action = Action.REJECT
+        reasons = found.rejects + score_reasons.rejects + found.holds + score_reasons.holds
+    elif trusted:
+        action = Action.APPROVE
+        reasons = [Reason(ReasonCode.TRUSTED_AUTHOR, f"author {author} is trusted")]
+    elif scores is None:
+        action = (
+            Action.APPROVE if policy.on_scoring_failure is FailureMode.APPROVE else Action.REVIEW
+        )
+        reasons = [
+            Reason(
+                ReasonCode.SCORING_FAILED,
+                f"the model could not score this comment; the site's policy is to "
+                f"{policy.on_scoring_failure.value}",
+            ),
+            *found.holds,
+        ]
+        if found.holds:
+            action = Action.REVIEW
+    elif score_reasons.rejects:
+        action = Action.REJECT
+        reasons = score_reasons.rejects + found.holds + score_reasons.holds
+    elif found.holds or score_reasons.holds:
+        action = Action.REVIEW
+        reasons = found.holds + score_reasons.holds
+    else:
+        action = Action.APPROVE
+        reasons = [
+            Reason(
+                ReasonCode.BELOW_THRESHOLDS,
+                f"spam {scores.spam:.3f} < {policy.spam.approve_below:.3f} and "
+                f"abuse {scores.abuse:.3f} < {policy.abuse.approve_below:.3f}",
+            )
+        ]
+    return Decision(
+        comment_id=comment.id,
+        site_id=comment.site_id,
+        action=action,
+        scores=scores or Scores(spam=0.0, abuse=0.0),
+        reasons=tuple(reasons),
+        model_version=model_version,
+        policy_version=policy_version,
+    )
+
+
+def _scores(scores: Scores, policy: SitePolicy) -> _Found:
+    found = _Found()
     for label in Label:
         score = scores.of(label)
         limits = policy.thresholds(label)
         if score >= limits.reject_at:
-            rejects.append(
+            found.rejects.append(
                 Reason(
                     _REJECT_CODE[label],
                     f"{label} score {score:.3f} >= reject threshold {limits.reject_at:.3f}",
                 )
             )
         elif score >= limits.approve_below:
-            reviews.append(
+            found.holds.append(
                 Reason(
                     _REVIEW_CODE[label],
                     f"{label} score {score:.3f} between approve threshold "
                     f"{limits.approve_below:.3f} and reject threshold {limits.reject_at:.3f}",
                 )
             )
-    if rejects:
-        action, reasons = Action.REJECT, tuple(rejects + reviews)
-    elif reviews:
-        action, reasons = Action.REVIEW, tuple(reviews)
-    else:
-        action = Action.APPROVE
-        reasons = (
+    return found
+
+
+def _terms(rules: TermRules, normalized: str, found: _Found) -> None:
+    for term in rules.block:
+        if term.found_in(normalized):
+            found.add(
+                RuleAction.REJECT, Reason(ReasonCode.BLOCKED_TERM, f"blocked term {term.label!r}")
+            )
+    for term in rules.hold:
+        if term.found_in(normalized):
+            found.add(RuleAction.REVIEW, Reason(ReasonCode.HELD_TERM, f"held term {term.label!r}"))
+
+
+def _links(rules: LinkRules, text: str, context: DecisionContext, found: _Found) -> None:
+    hosts = [h for h in link_domains(text) if domain_in(h, rules.allow_domains) is None]
+    for host in hosts:
+        blocked = domain_in(host, rules.block_domains)
+        if blocked is not None:
+            found.add(
+                RuleAction.REJECT,
+                Reason(ReasonCode.BLOCKED_DOMAIN, f"link to {host} (blocked domain {blocked})"),
+            )
+    if rules.max_links is not None and len(hosts) > rules.max_links:
+        found.add(
+            RuleAction.REVIEW,
+            Reason(ReasonCode.TOO_MANY_LINKS, f"{len(hosts)} links, more than {rules.max_links}"),
+        )
+    if hosts and rules.hold_first_time_author and context.author_prior_comments in (0, None):
+        who = "a first-time author" if context.author_prior_comments == 0 else "an anonymous author"
+        found.add(
+            RuleAction.REVIEW,
+            Reason(ReasonCode.FIRST_TIME_AUTHOR_LINK, f"link from {who}: {hosts[0]}"),
+        )
+
+
+def _activity(policy: SitePolicy, context: DecisionContext, found: _Found) -> None:
+    prior = context.author_prior_comments
+    if (
+        policy.authors.premoderate_first
+        and prior is not None
+        and prior < policy.authors.premoderate_first
+    ):
+        found.add(
+            RuleAction.REVIEW,
             Reason(
-                ReasonCode.BELOW_THRESHOLDS,
-                f"spam {scores.spam:.3f} < {policy.spam.approve_below:.3f} and "
-                f"abuse {scores.abuse:.3f} < {policy.abuse.approve_below:.3f}",
+                ReasonCode.NEW_AUTHOR,
+                f"comment {prior + 1} of the author's first "
+                f"{policy.authors.premoderate_first}, which are premoderated",
             ),
         )
-    return Decision(
-        comment_id=comment.id,
-        site_id=comment.site_id,
-        action=action,
-        scores=scores,
-        reasons=reasons,
-        model_version=model_version,
-        policy_version=policy.version,
-    )
+    flood = policy.flood
+    if flood is not None and context.author_recent_comments > flood.max_comments:
+        found.add(
+            flood.action,
+            Reason(
+                ReasonCode.FLOOD,
+                f"{context.author_recent_comments} comments from this author within "
+                f"{flood.window_seconds:g} s (limit {flood.max_comments})",
+            ),
+        )
+    campaign = policy.campaign
+    if campaign is not None and context.campaign_authors >= campaign.min_authors:
+        found.add(
+            campaign.action,
+            Reason(
+                ReasonCode.CAMPAIGN,
+                f"the same text from {context.campaign_authors} authors within "
+                f"{campaign.window_seconds:g} s (limit {campaign.min_authors})",
+            ),
+        )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Generic, TypeVar
@@ -42,6 +43,31 @@ class StoredComment:
     policy_version: str
     decided_at: datetime
     event_json: str  # the comment event as received, unknown fields included
+    text_hash: str | None = None  # of the normalised text, for campaign detection
+    campaign_author: str | None = None  # "author:<id>" or "anon:<site>:<comment>"
+
+
+AuthorKey = tuple[str, str]  # (site_id, author_id)
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityQuery:
+    """The history the rules need for one batch."""
+
+    authors: tuple[AuthorKey, ...]
+    hashes: tuple[str, ...]
+    exclude: tuple[tuple[str, str], ...]  # (site_id, comment_id) of the batch itself
+    flood_since: datetime
+    campaign_since: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Activity:
+    """Stored comments of the batch's authors and texts, the batch's own excluded."""
+
+    prior: Mapping[AuthorKey, int] = field(default_factory=dict)  # all-time count
+    recent: Mapping[AuthorKey, tuple[datetime, ...]] = field(default_factory=dict)
+    texts: Mapping[str, tuple[tuple[str, datetime], ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

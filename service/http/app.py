@@ -16,8 +16,9 @@ from service.auth import TokenRegistry
 from service.domain.errors import ModerationError
 from service.http import views
 from service.http.errors import HTTP_CODES, ApiError, error_response, from_domain
-from service.http.keys import IDENTITY, OPENAPI, READINESS, REVIEW, TOKENS, Readiness
+from service.http.keys import IDENTITY, OPENAPI, POLICY, READINESS, REVIEW, TOKENS, Readiness
 from service.http.openapi import document
+from service.policy_control import PolicyControl
 from service.review_service import ReviewService
 
 log = logging.getLogger(__name__)
@@ -104,6 +105,7 @@ def build_app(
     readiness: Readiness | None = None,
     client_max_size: int = MIB,
     metrics: CollectorRegistry | None = None,
+    policy: PolicyControl | None = None,
 ) -> web.Application:
     app = web.Application(
         middlewares=[errors_as_json, bearer_auth], client_max_size=client_max_size
@@ -112,6 +114,8 @@ def build_app(
     app[TOKENS] = auth
     app[READINESS] = readiness or _always_ready
     app[OPENAPI] = json.dumps(document(), indent=1).encode()
+    if policy is not None:
+        app[POLICY] = policy
     app.on_response_prepare.append(_security_headers)
     r = app.router
     r.add_get("/healthz", views.health, allow_head=False)
@@ -130,6 +134,7 @@ def build_app(
     r.add_post(f"{API}/decisions", views.decide_many)
     r.add_get(f"{API}/audit", views.audit, allow_head=False)
     r.add_get(f"{API}/stats", views.stats, allow_head=False)
+    r.add_post(f"{API}/admin/policy/reload", views.reload_policy)
     return app
 
 

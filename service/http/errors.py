@@ -12,11 +12,13 @@ from service.domain.errors import (
     AlreadyDecided,
     ClaimedByOther,
     InvalidCursor,
+    InvalidPolicy,
     ModerationError,
     ReviewNotFound,
     StoreUnavailable,
 )
 from service.domain.review import InvalidModeratorDecision
+from service.policy_control import NoPolicyFile
 from service.review_service import AccessDenied
 
 
@@ -52,6 +54,8 @@ _DOMAIN: Final[tuple[tuple[type[ModerationError], int, str], ...]] = (
     (InvalidCursor, 400, "invalid_cursor"),
     (InvalidModeratorDecision, 400, "invalid_decision"),
     (StoreUnavailable, 503, "unavailable"),
+    (NoPolicyFile, 409, "no_policy_file"),
+    (InvalidPolicy, 400, "invalid_policy"),
 )
 
 

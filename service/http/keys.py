@@ -8,6 +8,7 @@ from typing import Final
 from aiohttp import web
 
 from service.auth import Identity, TokenRegistry
+from service.policy_control import PolicyControl
 from service.review_service import ReviewService
 
 Readiness = Callable[[], Awaitable[dict[str, bool]]]
@@ -17,3 +18,4 @@ TOKENS: Final = web.AppKey("tokens", TokenRegistry)
 READINESS: Final[web.AppKey[Readiness]] = web.AppKey("readiness")
 OPENAPI: Final = web.AppKey("openapi", bytes)
 IDENTITY: Final = web.RequestKey("identity", Identity)
+POLICY: Final = web.AppKey("policy", PolicyControl)

@@ -25,6 +25,8 @@ ERROR_CODES = (
     "body_too_large",
     "unavailable",
     "internal_error",
+    "no_policy_file",
+    "invalid_policy",
 )
 
 
@@ -452,6 +454,31 @@ def _paths() -> Json:
                     400,
                     401,
                     403,
+                    503,
+                ),
+            }
+        },
+        f"{api}/admin/policy/reload": {
+            "post": {
+                "operationId": "reloadPolicy",
+                "summary": "Read the policy file again (admins only); the change is audited",
+                "requestBody": _body(_object({})),
+                "responses": _responses(
+                    _ok(
+                        "The policy now in force",
+                        _object(
+                            {
+                                "before": {"type": "string"},
+                                "after": {"type": "string"},
+                                "changes": {"type": "string"},
+                            }
+                        ),
+                    ),
+                    400,
+                    401,
+                    403,
+                    409,
+                    413,
                     503,
                 ),
             }

@@ -6,7 +6,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from service.http import parse, present
-from service.http.keys import IDENTITY, OPENAPI, READINESS, REVIEW
+from service.http.keys import IDENTITY, OPENAPI, POLICY, READINESS, REVIEW
+from service.policy_control import NoPolicyFile
+from service.review_service import AccessDenied
 
 
 def _path_ids(request: web.Request) -> tuple[str, str]:
@@ -105,3 +107,18 @@ async def stats(request: web.Request) -> web.Response:
     q = parse.query(request, parse.STATS_QUERY)
     found = await request.app[REVIEW].stats(request[IDENTITY], site_id=parse.query_site(q))
     return web.json_response({"sites": [present.stats(s) for s in found]})
+
+
+async def reload_policy(request: web.Request) -> web.Response:
+    parse.query(request, parse.NO_QUERY)
+    await parse.json_object(request, frozenset())  # `{}`: like every POST, a JSON object
+    who = request[IDENTITY]
+    if not who.is_admin:
+        raise AccessDenied("forbidden_role", "reloading the policy is for admins")
+    control = request.app.get(POLICY)
+    if control is None:
+        raise NoPolicyFile("this service runs without a policy file: there is nothing to reload")
+    change = await control.reload(who.actor)
+    return web.json_response(
+        {"before": change.before, "after": change.after, "changes": change.changes}
+    )

@@ -73,4 +73,13 @@ MIGRATIONS: Final[tuple[tuple[int, str, tuple[str, ...]], ...]] = (
             "CREATE INDEX audit_site ON audit (site_id, id)",
         ),
     ),
+    (
+        2,
+        "text hashes and authors for flood and campaign rules",
+        (
+            "ALTER TABLE comments ADD COLUMN text_hash TEXT",
+            "ALTER TABLE comments ADD COLUMN campaign_author TEXT",
+            "CREATE INDEX comments_text ON comments (text_hash, auto_decided_at_ms)",
+        ),
+    ),
 )

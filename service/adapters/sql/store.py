@@ -24,7 +24,10 @@ from service.domain.errors import (
 )
 from service.domain.model import Action, ModeratorReason, Reason, ReasonCode, Scores
 from service.domain.review import (
+    Activity,
+    ActivityQuery,
     AuditEntry,
+    AuthorKey,
     HistoryEntry,
     ModeratorDecision,
     OutboxDraft,
@@ -230,6 +233,8 @@ class SqlReviewStore:
                     c.event_json,
                     ReviewStatus.PENDING.value if queued else None,
                     _ms(c.decided_at) if queued else None,
+                    c.text_hash,
+                    c.campaign_author,
                 )
             )
         with self._db.transaction(write=True) as tx:
@@ -237,10 +242,61 @@ class SqlReviewStore:
                 "INSERT INTO comments (site_id, comment_id, text, author_id, author_name, "
                 "thread_id, created_at_ms, spam, abuse, risk, reasons, reason_codes, "
                 "model_version, policy_version, auto_action, auto_decided_at_ms, event_json, "
-                "status, queued_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-                "?, ?, ?) ON CONFLICT (site_id, comment_id) DO NOTHING",
+                "status, queued_at_ms, text_hash, campaign_author) VALUES (?, ?, ?, ?, ?, ?, ?, "
+                "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (site_id, comment_id) DO NOTHING",
                 rows,
             )
+
+    async def activity(self, query: ActivityQuery) -> Activity:
+        if not query.authors and not query.hashes:
+            return Activity()
+        return await self._run(self._activity, query)
+
+    def _activity(self, query: ActivityQuery) -> Activity:
+        prior: dict[AuthorKey, int] = {}
+        recent: dict[AuthorKey, list[datetime]] = {}
+        texts: dict[str, list[tuple[str, datetime]]] = {}
+        batch = set(query.exclude)
+        with self._db.transaction(write=False) as tx:
+            if query.authors:
+                pairs = ", ".join("(?, ?)" for _ in query.authors)
+                flat = [v for pair in query.authors for v in pair]
+                for site, author, count in tx.fetchall(
+                    "SELECT site_id, author_id, COUNT(*) FROM comments "
+                    f"WHERE (site_id, author_id) IN (VALUES {pairs}) GROUP BY site_id, author_id",
+                    flat,
+                ):
+                    prior[(site, author)] = int(count)
+                if batch:  # a replayed batch is already stored: it is not its own history
+                    marks = ", ".join("(?, ?)" for _ in batch)
+                    for site, author in tx.fetchall(
+                        "SELECT site_id, author_id FROM comments WHERE author_id IS NOT NULL "
+                        f"AND (site_id, comment_id) IN (VALUES {marks})",
+                        [v for pair in sorted(batch) for v in pair],
+                    ):
+                        prior[(site, author)] = prior.get((site, author), 1) - 1
+                for site, author, comment_id, at in tx.fetchall(
+                    "SELECT site_id, author_id, comment_id, auto_decided_at_ms FROM comments "
+                    f"WHERE (site_id, author_id) IN (VALUES {pairs}) AND auto_decided_at_ms >= ?",
+                    [*flat, _ms(query.flood_since)],
+                ):
+                    if (site, comment_id) not in batch:
+                        recent.setdefault((site, author), []).append(_at_required(at))
+            if query.hashes:
+                marks = ", ".join("?" * len(query.hashes))
+                for digest, author, site, comment_id, at in tx.fetchall(
+                    "SELECT text_hash, campaign_author, site_id, comment_id, auto_decided_at_ms "
+                    f"FROM comments WHERE text_hash IN ({marks}) AND auto_decided_at_ms >= ?",
+                    [*query.hashes, _ms(query.campaign_since)],
+                ):
+                    if (site, comment_id) not in batch:
+                        texts.setdefault(digest, []).append((author, _at_required(at)))
+        return Activity(
+            prior=prior,
+            recent={k: tuple(v) for k, v in recent.items()},
+            texts={k: tuple(v) for k, v in texts.items()},
+        )
 
     async def list_queue(
         self,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,6 +14,7 @@ from service.adapters.sql.store import SqlReviewStore
 from service.domain.errors import AlreadyDecided, ClaimedByOther, InvalidCursor, ReviewNotFound
 from service.domain.model import Action, ModeratorReason, Reason, ReasonCode, Scores
 from service.domain.review import (
+    ActivityQuery,
     ModeratorDecision,
     OutboxDraft,
     QueueOrder,
@@ -352,3 +354,42 @@ async def test_audit_log_pages_newest_first_and_filters_by_site(store: SqlReview
     assert rest.next_cursor is None
     herald = await store.audit_log(frozenset({"herald"}))
     assert [e.detail for e in herald.items] == ["entry 5", "entry 3", "entry 1"]
+
+
+async def test_activity_reports_authors_and_texts_without_the_batch_itself(
+    store: SqlReviewStore,
+) -> None:
+    def comment(cid: str, author: str, minutes: int, digest: str = "h1") -> StoredComment:
+        return replace(
+            stored(cid, author=author, at=T0 + timedelta(minutes=minutes)),
+            text_hash=digest,
+            campaign_author=f"author:{author}",
+        )
+
+    await store.record_decisions(
+        [
+            comment("a1", "ann", 0),
+            comment("a2", "ann", 9),
+            comment("b1", "bob", 9),
+            comment("c1", "cat", 9, digest="h2"),
+            comment("replayed", "ann", 10),  # stored already: part of the batch being replayed
+        ]
+    )
+
+    activity = await store.activity(
+        ActivityQuery(
+            authors=(("herald", "ann"), ("herald", "nobody")),
+            hashes=("h1",),
+            exclude=(("herald", "replayed"),),
+            flood_since=T0 + timedelta(minutes=5),
+            campaign_since=T0 + timedelta(minutes=1),
+        )
+    )
+
+    assert activity.prior == {("herald", "ann"): 2}
+    assert activity.recent == {("herald", "ann"): (T0 + timedelta(minutes=9),)}
+    assert sorted(activity.texts["h1"]) == [
+        ("author:ann", T0 + timedelta(minutes=9)),
+        ("author:bob", T0 + timedelta(minutes=9)),
+    ]
+    assert "h2" not in activity.texts

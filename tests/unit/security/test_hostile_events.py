@@ -24,7 +24,7 @@ from tests.schemas import validate
 # Small limits keep the examples small and still reach both sides of each limit.
 LIMITS = Limits(max_text_chars=300, max_message_bytes=6_000)
 TOPICS = Topics("comments", "decisions", "dlq")
-POLICY = Policy("p-1", Thresholds(0.5, 0.9), Thresholds(0.5, 0.9))
+POLICY = Policy.simple("p-1", Thresholds(0.5, 0.9), Thresholds(0.5, 0.9))
 FIELDS = ("schema", "id", "site_id", "text", "thread_id", "parent_id", "author", "created_at")
 AUTHOR_FIELDS = ("id", "name", "email", "url", "ip", "user_agent")
 PROPERTY = settings(

@@ -30,6 +30,7 @@ def test_a_committed_batch_counts_consumed_decisions_and_dead_letters() -> None:
         records=[],
         actions=Counter({"approve": 5, "review": 2}),
         dead_letters=Counter({"invalid_json": 1}),
+        scoring_failures=2,
     )
 
     m.batch_committed(outcome, 0.02, [0.05, 0.2, -1.0])
@@ -44,6 +45,7 @@ def test_a_committed_batch_counts_consumed_decisions_and_dead_letters() -> None:
     assert value(m, "moderation_decision_latency_seconds_count") == 3
     assert value(m, "moderation_decision_latency_seconds_bucket", le="0.005") == 1  # clock skew: 0
     assert value(m, "moderation_scoring_duration_seconds_count") == 2
+    assert value(m, "moderation_scoring_failures_total") == 2
 
 
 def test_every_decision_series_exists_before_the_first_decision() -> None:

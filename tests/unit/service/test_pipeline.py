@@ -1,16 +1,28 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 from service.adapters.codec import Limits, SourceRecord, auto_event_id
-from service.domain.policy import Policy, Thresholds
-from service.pipeline import OutputRecord, Pipeline, Topics
+from service.domain.policy import (
+    AuthorRules,
+    CampaignRule,
+    FloodRule,
+    Policy,
+    RuleAction,
+    SitePolicy,
+    Thresholds,
+)
+from service.domain.review import Activity
+from service.pipeline import OutputRecord, Pipeline, Topics, text_hash
 from tests.fakes import FixedClock, KeywordClassifier
 from tests.schemas import validate
 
-TOPICS = Topics("in", "out", "dlq")
-POLICY = Policy("p-1", Thresholds(0.5, 0.9), Thresholds(0.5, 0.9))
+TOPICS = Topics("in", "out", "dlq", "shadow")
+SITE = SitePolicy(Thresholds(0.5, 0.9), Thresholds(0.5, 0.9))
+POLICY = Policy("p-1", SITE)
+CLOCK = FixedClock()
 
 
 def record(offset: int, value: bytes | None, key: bytes | None = None) -> SourceRecord:
@@ -21,9 +33,13 @@ def comment(cid: str, text: str, **extra: Any) -> bytes:
     return json.dumps({"id": cid, "site_id": "herald", "text": text, **extra}).encode()
 
 
-def make(classifier: KeywordClassifier | None = None) -> tuple[Pipeline, KeywordClassifier]:
-    model = classifier or KeywordClassifier()
-    return Pipeline(model, POLICY, FixedClock(), TOPICS, Limits()), model
+def make(policy: Policy = POLICY) -> tuple[Pipeline, KeywordClassifier]:
+    model = KeywordClassifier()
+    return Pipeline(model, policy, CLOCK, TOPICS, Limits()), model
+
+
+def docs(records: list[OutputRecord], topic: str) -> list[dict[str, Any]]:
+    return [json.loads(r.value) for r in records if r.topic == topic]
 
 
 def test_each_valid_comment_gets_one_decision_on_the_decisions_topic() -> None:
@@ -37,25 +53,26 @@ def test_each_valid_comment_gets_one_decision_on_the_decisions_topic() -> None:
         ]
     )
 
-    docs = [json.loads(r.value) for r in outcome.records]
+    out = docs(outcome.records, "out")
     assert [r.topic for r in outcome.records] == ["out"] * 4
-    assert [(d["comment_id"], d["action"]) for d in docs] == [
+    assert [(d["comment_id"], d["action"]) for d in out] == [
         ("a", "approve"),
         ("b", "reject"),
         ("c", "reject"),
         ("d", "review"),
     ]
     assert [r.key for r in outcome.records] == [b"herald:a", b"herald:b", b"herald:c", b"herald:d"]
-    assert docs[0]["event_id"] == auto_event_id("herald", "a")
-    assert docs[0]["model_version"] == "fake-1"
-    assert docs[0]["policy_version"] == "p-1"
-    for doc in docs:
+    assert out[0]["event_id"] == auto_event_id("herald", "a")
+    assert (out[0]["model_version"], out[0]["policy_version"]) == ("fake-1", "p-1")
+    for doc in out:
         validate("decision.v1", doc)
     assert model.calls == [4]  # one scoring call for the batch
     assert outcome.actions == {"approve": 1, "reject": 2, "review": 1}
+    assert [s.comment_id for s in outcome.stored] == ["a", "b", "c", "d"]
+    assert outcome.stored[0].text_hash == text_hash("thanks for the article")
 
 
-def test_invalid_records_go_to_the_dead_letter_topic_and_do_not_stop_the_batch() -> None:
+def test_invalid_records_go_to_the_dead_letter_topic_in_order() -> None:
     pipeline, _ = make()
     outcome = pipeline.process_batch(
         [
@@ -65,20 +82,17 @@ def test_invalid_records_go_to_the_dead_letter_topic_and_do_not_stop_the_batch()
         ]
     )
 
-    by_topic: dict[str, list[OutputRecord]] = {"out": [], "dlq": []}
-    for r in outcome.records:
-        by_topic[r.topic].append(r)
-    assert [json.loads(r.value)["comment_id"] for r in by_topic["out"]] == ["a"]
-    dead = [json.loads(r.value) for r in by_topic["dlq"]]
+    assert [r.topic for r in outcome.records] == ["dlq", "out", "dlq"]
+    dead = docs(outcome.records, "dlq")
     assert [(d["reason"], d["source"]["offset"]) for d in dead] == [
         ("invalid_json", 0),
         ("missing_field", 2),
     ]
-    assert by_topic["dlq"][0].key == b"k0"
+    assert outcome.records[0].key == b"k0"
     assert outcome.dead_letters == {"invalid_json": 1, "missing_field": 1}
 
 
-def test_a_comment_that_breaks_the_model_is_dead_lettered_alone() -> None:
+def test_a_comment_that_breaks_the_model_gets_the_failure_policy_alone() -> None:
     pipeline, model = make()
     outcome = pipeline.process_batch(
         [
@@ -88,13 +102,13 @@ def test_a_comment_that_breaks_the_model_is_dead_lettered_alone() -> None:
         ]
     )
 
-    out = [(r.topic, json.loads(r.value)) for r in outcome.records]
-    assert [(t, d.get("comment_id", d.get("reason"))) for t, d in out] == [
-        ("out", "a"),
-        ("dlq", "scoring_failed"),
-        ("out", "c"),
+    out = docs(outcome.records, "out")
+    assert [(d["comment_id"], d["action"]) for d in out] == [
+        ("a", "approve"),
+        ("b", "review"),
+        ("c", "reject"),
     ]
-    assert "model exploded" in out[1][1]["detail"]
+    assert out[1]["reasons"][0]["code"] == "scoring_failed"
     assert model.calls == [3, 1, 1, 1]  # the batch failed, then one by one
 
 
@@ -103,3 +117,118 @@ def test_an_empty_batch_scores_nothing() -> None:
 
     assert pipeline.process_batch([]).records == []
     assert model.calls == []
+
+
+def campaign_policy(k: int = 3) -> Policy:
+    return Policy("p", SitePolicy(SITE.spam, SITE.abuse, campaign=CampaignRule(k, 600)))
+
+
+def test_a_campaign_is_rejected_from_the_kth_distinct_author_within_one_batch() -> None:
+    pipeline, _ = make(campaign_policy(3))
+    outcome = pipeline.process_batch(
+        [
+            record(n, comment(f"c{n}", f"Great deals at shop #{n}!", author={"id": f"u{n % 4}"}))
+            for n in range(6)
+        ]
+    )
+
+    actions = [(d["comment_id"], d["action"]) for d in docs(outcome.records, "out")]
+    # authors u0, u1, u2 (3rd distinct: rejected), u3, then u0 and u1 again
+    assert actions == [
+        ("c0", "approve"),
+        ("c1", "approve"),
+        ("c2", "reject"),
+        ("c3", "reject"),
+        ("c4", "reject"),
+        ("c5", "reject"),
+    ]
+
+
+def test_campaign_history_comes_from_the_store_and_respects_the_window() -> None:
+    pipeline, _ = make(campaign_policy(3))
+    digest = text_hash("great deals at shop!")
+    now = CLOCK.now()
+    activity = Activity(
+        texts={
+            digest: (
+                ("author:old", now - timedelta(seconds=601)),  # outside the window
+                ("author:x", now - timedelta(seconds=30)),
+            )
+        }
+    )
+    prepared = pipeline.prepare(
+        [record(0, comment("c0", "Great deals at shop!", author={"id": "me"}))]
+    )
+
+    [decision] = docs(pipeline.finish(prepared, activity).records, "out")
+    assert decision["action"] == "approve"  # me + x = 2 < 3
+
+    activity = Activity(texts={digest: (("author:x", now), ("author:y", now))})
+    [decision] = docs(pipeline.finish(prepared, activity).records, "out")
+    assert decision["action"] == "reject"
+    assert decision["reasons"][0]["code"] == "campaign"
+
+
+def test_a_flood_counts_the_authors_recent_comments_from_store_and_batch() -> None:
+    policy = Policy(
+        "p", SitePolicy(SITE.spam, SITE.abuse, flood=FloodRule(3, 60, RuleAction.REVIEW))
+    )
+    pipeline, _ = make(policy)
+    now = CLOCK.now()
+    activity = Activity(recent={("herald", "ann"): (now - timedelta(seconds=10),)})
+    prepared = pipeline.prepare(
+        [record(n, comment(f"c{n}", f"hello {n}", author={"id": "ann"})) for n in range(3)]
+    )
+
+    out = docs(pipeline.finish(prepared, activity).records, "out")
+    assert [d["action"] for d in out] == ["approve", "approve", "review"]  # 2, 3, 4 comments
+
+
+def test_new_authors_are_premoderated_counting_their_stored_comments() -> None:
+    policy = Policy(
+        "p", SitePolicy(SITE.spam, SITE.abuse, authors=AuthorRules(premoderate_first=2))
+    )
+    pipeline, _ = make(policy)
+    prepared = pipeline.prepare(
+        [record(n, comment(f"c{n}", "hi", author={"id": "ann"})) for n in range(2)]
+        + [record(2, comment("c2", "hi", author={"id": "bob"}))]
+    )
+
+    out = docs(pipeline.finish(prepared, Activity(prior={("herald", "ann"): 1})).records, "out")
+    assert [d["action"] for d in out] == ["review", "approve", "review"]
+
+
+def test_a_shadow_policy_decides_beside_the_live_one() -> None:
+    strict = SitePolicy(Thresholds(0.01, 0.02), Thresholds(0.01, 0.02))
+    policy = Policy("live-1", SITE, shadow={"herald": strict}, shadow_version="cand-2")
+    pipeline, _ = make(policy)
+    outcome = pipeline.process_batch(
+        [
+            record(0, comment("a", "fine")),
+            record(1, json.dumps({"id": "b", "site_id": "other", "text": "fine"}).encode()),
+        ]
+    )
+
+    live = docs(outcome.records, "out")
+    shadow = docs(outcome.records, "shadow")
+    assert [(d["comment_id"], d["action"], d["policy_version"]) for d in live] == [
+        ("a", "approve", "live-1"),
+        ("b", "approve", "live-1"),
+    ]
+    assert [(d["comment_id"], d["action"], d["policy_version"]) for d in shadow] == [
+        ("a", "reject", "cand-2")  # only the site with a candidate
+    ]
+    assert shadow[0]["event_id"] != live[0]["event_id"]
+    assert outcome.shadow_actions == {"reject": 1}
+    assert [s.comment_id for s in outcome.stored] == ["a", "b"]  # shadow decisions act on nothing
+
+
+def test_a_new_policy_applies_from_the_next_batch() -> None:
+    pipeline, _ = make()
+    prepared = pipeline.prepare([record(0, comment("a", "maybe"))])
+    pipeline.set_policy(Policy("p-2", SitePolicy(Thresholds(0.9, 0.95), SITE.abuse)))
+
+    [first] = docs(pipeline.finish(prepared, Activity()).records, "out")
+    [second] = docs(pipeline.process_batch([record(1, comment("b", "maybe"))]).records, "out")
+    assert (first["action"], first["policy_version"]) == ("review", "p-1")
+    assert (second["action"], second["policy_version"]) == ("approve", "p-2")

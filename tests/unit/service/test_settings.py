@@ -43,8 +43,8 @@ def test_environment_overrides_defaults(tmp_path: Path) -> None:
     assert settings.kafka_bootstrap == "k1:9092,k2:9092"
     assert settings.topic_comments == "site.comments"
     assert settings.transactional_id == "moderation-pod-3"
-    assert settings.policy.spam.reject_at == 0.97
-    assert settings.policy.abuse.approve_below == 0.2
+    assert settings.policy.default.spam.reject_at == 0.97
+    assert settings.policy.default.abuse.approve_below == 0.2
     assert settings.policy.version == "2026-11"
 
 
