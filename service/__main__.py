@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from service import logs
-from service.domain.errors import ModerationError
+from service.domain.errors import InvalidCommentReason, ModerationError
 from service.settings import Settings, SettingsError
 
 log = logging.getLogger("service")
@@ -40,6 +41,23 @@ def _parser() -> argparse.ArgumentParser:
         "--sites", required=True, help="comma-separated site ids the token may see, or *"
     )
     add.add_argument("--file", type=Path, help="tokens file (default: $MODERATION_TOKENS_FILE)")
+    status = sub.add_parser("status", help="consumer lag, review queue, outbox, versions")
+    status.add_argument("--json", action="store_true", help="print JSON instead of text")
+    replay = sub.add_parser(
+        "replay", help="re-publish dead letters of one reason to the comments topic"
+    )
+    replay.add_argument(
+        "--reason",
+        required=True,
+        choices=[r.value for r in InvalidCommentReason],
+        help="the dead-letter reason to select",
+    )
+    replay.add_argument("--dry-run", action="store_true", help="list, publish nothing")
+    replay.add_argument("--limit", type=_positive, help="at most this many records")
+    shadow = sub.add_parser(
+        "shadow-report", help="compare the shadow policy's decisions with the live ones"
+    )
+    shadow.add_argument("--json", action="store_true", help="print JSON instead of text")
     feed = sub.add_parser("feed", help="publish sample comment events to the comments topic")
     feed.add_argument(
         "--file",
@@ -49,6 +67,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     feed.add_argument("--malformed", action="store_true", help="also send a few broken events")
     return parser
+
+
+def _positive(raw: str) -> int:
+    value = int(raw)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -91,7 +116,7 @@ def _add_token(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _run(args: argparse.Namespace, settings: Settings) -> int:
-    from service import bootstrap, tools  # noqa: PLC0415 - keeps `--help` fast
+    from service import bootstrap, ops, shadow_report, tools  # noqa: PLC0415 - keeps --help fast
 
     if args.command == "serve":
         return await bootstrap.serve(settings)
@@ -99,6 +124,24 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
         return await tools.create_topics(settings, args.partitions)
     if args.command == "feed":
         return await tools.feed(settings, args.file, malformed=args.malformed)
+    if args.command == "status":
+        report = await ops.status(settings)
+        print(json.dumps(report, indent=2) if args.json else ops.format_status(report))
+        return 0
+    if args.command == "replay":
+        done = await ops.replay(
+            settings, reason=args.reason, dry_run=args.dry_run, limit=args.limit
+        )
+        print(ops.format_replay(done))
+        return 0
+    if args.command == "shadow-report":
+        shadow = await shadow_report.shadow_report(settings)
+        print(
+            json.dumps(shadow, indent=2)
+            if args.json
+            else shadow_report.format_shadow_report(shadow)
+        )
+        return 0
     raise AssertionError(args.command)
 
 

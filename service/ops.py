@@ -13,7 +13,7 @@ import binascii
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -309,43 +309,51 @@ async def replay(
     )
 
 
+async def read_to_end(
+    bootstrap: str, topic: str, idle_timeout_seconds: float = 30.0
+) -> AsyncGenerator[ConsumerRecord, None]:
+    """Every committed record of `topic` up to its end offsets as of the start, partition by
+    partition in offset order within each."""
+    async with _assigned_reader(bootstrap, topic) as (consumer, partitions):
+        ends = await consumer.end_offsets(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        remaining = {tp for tp in partitions if await consumer.position(tp) < ends[tp]}
+        last_progress = time.monotonic()
+        while remaining:
+            batch = await consumer.getmany(*remaining, timeout_ms=500, max_records=500)
+            for tp, records in batch.items():
+                for record in records:
+                    if record.offset >= ends[tp]:
+                        break
+                    yield record
+            if batch:
+                last_progress = time.monotonic()
+            elif time.monotonic() - last_progress > idle_timeout_seconds:
+                raise OpsError(
+                    f"no records from {topic} for {idle_timeout_seconds:.0f}s "
+                    "before its end offsets were reached"
+                )
+            # read_committed: positions can jump past transaction markers, so ask, not count
+            remaining = {tp for tp in remaining if await consumer.position(tp) < ends[tp]}
+
+
 async def _select(
     settings: Settings, reason: str | None, limit: int | None, idle_timeout_seconds: float
 ) -> tuple[int, list[str], list[ReplayItem]]:
     scanned = 0
     unreadable: list[str] = []
     selected: list[ReplayItem] = []
-    async with _assigned_reader(settings.kafka_bootstrap, settings.topic_dlq) as (
-        consumer,
-        partitions,
-    ):
-        ends = await consumer.end_offsets(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        remaining = {tp for tp in partitions if await consumer.position(tp) < ends[tp]}
-        last_progress = time.monotonic()
-        while remaining and (limit is None or len(selected) < limit):
-            batch = await consumer.getmany(*remaining, timeout_ms=500, max_records=500)
-            for tp, records in batch.items():
-                for record in records:
-                    if record.offset >= ends[tp]:
-                        break
-                    scanned += 1
-                    item = _dead_letter(record)
-                    if item is None:
-                        unreadable.append(f"{record.partition}:{record.offset}")
-                    elif (reason is None or item.reason == reason) and (
-                        limit is None or len(selected) < limit
-                    ):
-                        selected.append(item)
-            if batch:
-                last_progress = time.monotonic()
-            elif time.monotonic() - last_progress > idle_timeout_seconds:
-                raise OpsError(
-                    f"no records from {settings.topic_dlq} for {idle_timeout_seconds:.0f}s "
-                    "before its end offsets were reached"
-                )
-            # read_committed: positions can jump past transaction markers, so ask, not count
-            remaining = {tp for tp in remaining if await consumer.position(tp) < ends[tp]}
+    reader = read_to_end(settings.kafka_bootstrap, settings.topic_dlq, idle_timeout_seconds)
+    async with contextlib.aclosing(reader) as records:  # a break still stops the consumer
+        async for record in records:
+            if limit is not None and len(selected) >= limit:
+                break
+            scanned += 1
+            item = _dead_letter(record)
+            if item is None:
+                unreadable.append(f"{record.partition}:{record.offset}")
+            elif reason is None or item.reason == reason:
+                selected.append(item)
     selected.sort(key=lambda i: (i.partition, i.offset))
     return scanned, unreadable, selected
 

@@ -25,7 +25,12 @@ MALFORMED: tuple[bytes, ...] = (
 
 
 async def create_topics(settings: Settings, partitions: int) -> int:
-    names = [settings.topic_comments, settings.topic_decisions, settings.topic_dlq]
+    names = [
+        settings.topic_comments,
+        settings.topic_decisions,
+        settings.topic_dlq,
+        settings.topic_shadow,
+    ]
     created = await kafka.create_topics(settings.kafka_bootstrap, names, partitions)
     log.info("topics ready", extra={"topics": names, "created_topics": created})
     return 0

@@ -23,6 +23,7 @@ SERVICE_METRICS: Final[dict[str, str]] = {
     "moderation_model_info": "gauge",
     "moderation_policy_info": "gauge",
     "moderation_batches_total": "counter",
+    "moderation_scoring_failures_total": "counter",
 }
 
 # prometheus_client's process collector, and Prometheus's own per-target series.
