@@ -101,6 +101,7 @@ def build(
         topic=settings.topic_comments,
         group_id=settings.group_id,
         transactional_id=settings.transactional_id,
+        dead_letter_topic=settings.topic_dlq,
         batch_max_records=settings.batch_max_records,
         retry_max_seconds=settings.kafka_retry_max_seconds,
     )

@@ -163,6 +163,9 @@ class PipelineMetrics(Protocol):
 
     def transaction_aborted(self) -> None: ...
 
+    def dead_lettered(self, reason: str) -> None:
+        """A record dead-lettered outside a normal batch (it could not even be read)."""
+
     def retried(self, component: str) -> None: ...
 
 

@@ -28,8 +28,13 @@ from aiokafka.errors import (
 )
 from aiokafka.structs import ConsumerRecord
 
-from service.adapters.codec import SourceRecord
-from service.domain.errors import ModerationError, StoreUnavailable
+from service.adapters.codec import SourceRecord, encode_dead_letter
+from service.domain.errors import (
+    InvalidComment,
+    InvalidCommentReason,
+    ModerationError,
+    StoreUnavailable,
+)
 from service.pipeline import BatchOutcome, Pipeline
 from service.ports import Clock, PipelineMetrics, ReviewStore
 
@@ -46,6 +51,7 @@ class KafkaConfig:
     topic: str
     group_id: str
     transactional_id: str
+    dead_letter_topic: str = "comments-dlq"
     batch_max_records: int = 500
     poll_timeout_ms: int = 500
     retry_initial_seconds: float = 0.5
@@ -70,6 +76,9 @@ class Backoff:
         ceiling = min(self._cap, self._initial * 2.0**self._attempt)
         self._attempt += 1
         return ceiling / 2 + self._rng.uniform(0, ceiling / 2)
+
+
+Batch = Mapping[TopicPartition, Sequence[ConsumerRecord]]
 
 
 class _FinishBatchBeforeRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -200,10 +209,13 @@ class KafkaPipelineRunner:
                 "consuming",
                 extra={"topic": cfg.topic, "group_id": cfg.group_id, "bootstrap": cfg.bootstrap},
             )
+            poison: dict[TopicPartition, int] = {}
             while not self._stop.is_set():
-                batch = await consumer.getmany(
-                    timeout_ms=cfg.poll_timeout_ms, max_records=cfg.batch_max_records
-                )
+                try:
+                    batch = await self._next_batch(consumer, producer, poison)
+                except UnicodeDecodeError:
+                    poison = await self._find_unreadable(consumer)
+                    continue
                 if batch:
                     async with self._lock:
                         await self._process(producer, batch)
@@ -214,6 +226,94 @@ class KafkaPipelineRunner:
             self._assignment.clear()
             await self._close("consumer", consumer.stop)
             await self._close("producer", producer.stop)
+
+    async def _next_batch(
+        self,
+        consumer: AIOKafkaConsumer,
+        producer: AIOKafkaProducer,
+        poison: dict[TopicPartition, int],
+    ) -> Batch:
+        """The next batch; around an unreadable record, the records before it, then the
+        unreadable one dead-lettered on its own."""
+        cfg = self._config
+        for tp, bad in list(poison.items()):
+            if tp not in consumer.assignment():
+                del poison[tp]
+                continue
+            position = await consumer.position(tp)
+            if position < bad:
+                before: Batch = await consumer.getmany(
+                    tp,
+                    timeout_ms=cfg.poll_timeout_ms,
+                    max_records=min(bad - position, cfg.batch_max_records),
+                )
+                return before
+            async with self._lock:
+                await self._dead_letter_unreadable(producer, tp, bad)
+            consumer.seek(tp, bad + 1)
+            del poison[tp]
+            return {}
+        batch: Batch = await consumer.getmany(
+            timeout_ms=cfg.poll_timeout_ms, max_records=cfg.batch_max_records
+        )
+        return batch
+
+    async def _find_unreadable(self, consumer: AIOKafkaConsumer) -> dict[TopicPartition, int]:
+        """aiokafka decodes header keys as UTF-8 while fetching, so a record whose header key
+        is not UTF-8 cannot be read at all, and a failed fetch may have moved positions past
+        records it never returned. Rewind every partition to its committed offset, find the
+        unreadable record of each by reading one record at a time, and rewind again."""
+        poison: dict[TopicPartition, int] = {}
+        for tp in sorted(consumer.assignment(), key=lambda t: (t.topic, t.partition)):
+            start = await consumer.committed(tp)
+            if start is None:
+                start = (await consumer.beginning_offsets([tp]))[tp]
+            consumer.seek(tp, start)
+            while True:
+                offset = await consumer.position(tp)
+                try:
+                    got = await consumer.getmany(
+                        tp, timeout_ms=self._config.poll_timeout_ms, max_records=1
+                    )
+                except UnicodeDecodeError:
+                    poison[tp] = offset
+                    break
+                if not got:
+                    break
+            consumer.seek(tp, start)
+        log.error(
+            "unreadable records found",
+            extra={"records": {f"{tp.topic}[{tp.partition}]": o for tp, o in poison.items()}},
+        )
+        return poison
+
+    async def _dead_letter_unreadable(
+        self, producer: AIOKafkaProducer, tp: TopicPartition, offset: int
+    ) -> None:
+        source = SourceRecord(tp.topic, tp.partition, offset, None, None, None)
+        error = InvalidComment(
+            InvalidCommentReason.INVALID_UTF8,
+            "a header key is not valid UTF-8, so the record cannot be read; its bytes are still "
+            f"in {tp.topic} partition {tp.partition} at offset {offset}",
+        )
+        value, headers = encode_dead_letter(source, error, self._clock.now())
+        try:
+            async with producer.transaction():
+                await producer.send(self._config.dead_letter_topic, value, headers=headers)
+                await producer.send_offsets_to_transaction({tp: offset + 1}, self._config.group_id)
+        except BaseException:
+            self._metrics.transaction_aborted()
+            raise
+        self._metrics.dead_lettered(InvalidCommentReason.INVALID_UTF8.value)
+        log.warning(
+            "dead-lettered",
+            extra={
+                "topic": tp.topic,
+                "partition": tp.partition,
+                "offset": offset,
+                "reason": InvalidCommentReason.INVALID_UTF8.value,
+            },
+        )
 
     async def _close(self, what: str, stop: Callable[[], Awaitable[None]]) -> None:
         try:

@@ -141,6 +141,10 @@ class PrometheusMetrics:
             except KeyError:
                 continue
 
+    def dead_lettered(self, reason: str) -> None:
+        self.consumed.inc()
+        self.dead_letters.labels(reason).inc()
+
     def transaction_aborted(self) -> None:
         self.aborts.inc()
 

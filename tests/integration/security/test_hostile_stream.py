@@ -194,12 +194,6 @@ def _kcat_with_raw_header(topic: str, header: bytes, value: bytes) -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="aiokafka decodes header keys as UTF-8 inside getmany: one record with a non-UTF-8 "
-    "header key raises UnicodeDecodeError out of the consume loop on every restart; needs the "
-    "service/adapters/kafka.py change proposed in the hardening report",
-)
 async def test_a_header_key_that_is_not_utf8_is_dead_lettered_not_fatal(
     topics: KafkaTopics, tiny_model: Path, tmp_path: Path
 ) -> None:
