@@ -97,6 +97,9 @@ class TokenRegistry:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def has_admin(self) -> bool:
+        return any(entry.identity.is_admin for entry in self._entries)
+
     def authenticate(self, bearer: str) -> Identity | None:
         if not bearer or len(bearer) > _MAX_BEARER_CHARS:
             return None

@@ -10,7 +10,7 @@ from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 from aiohttp import web
 
@@ -129,14 +129,61 @@ def _load_model(settings: Settings) -> ModelClassifier:
     return model
 
 
+# Tokens anyone would try first. A tokens file holding one of them is refused.
+WELL_KNOWN_TOKENS: Final = (
+    "admin",
+    "administrator",
+    "changeme",
+    "change-me",
+    "default",
+    "letmein",
+    "moderator",
+    "pass",
+    "password",
+    "secret",
+    "test",
+    "token",
+    "12345678",
+    "00000000",
+)
+
+
+def check_tokens(registry: TokenRegistry, settings: Settings) -> None:
+    """Outside development mode the API must be protected: a tokens file with an admin token,
+    and no token anyone could guess."""
+    weak = [t for t in WELL_KNOWN_TOKENS if registry.authenticate(t) is not None]
+    if weak:
+        raise StartupError(
+            f"{settings.tokens_file} holds a well-known token; replace it "
+            "(`moderation tokens add` makes random ones)"
+        )
+    if settings.dev_mode:
+        return
+    if settings.tokens_file is None:
+        raise StartupError(
+            "no MODERATION_TOKENS_FILE: the API would have no tokens. Create one with "
+            "`moderation tokens add --role admin ...`, or set MODERATION_DEV_MODE=true to run "
+            "without (every API request is then refused)"
+        )
+    if not registry.has_admin():
+        raise StartupError(
+            f"{settings.tokens_file} has no admin token; add one with "
+            "`moderation tokens add --role admin`, or set MODERATION_DEV_MODE=true"
+        )
+
+
 def _load_tokens(settings: Settings) -> TokenRegistry:
+    registry = (
+        TokenRegistry(())
+        if settings.tokens_file is None
+        else TokenRegistry.load(settings.tokens_file)
+    )
+    check_tokens(registry, settings)
     if settings.tokens_file is None:
         log.warning(
-            "no MODERATION_TOKENS_FILE: the API refuses every request "
-            "(create one with `moderation tokens add`)"
+            "development mode without MODERATION_TOKENS_FILE: the API refuses every request"
         )
-        return TokenRegistry(())
-    return TokenRegistry.load(settings.tokens_file)
+    return registry
 
 
 async def _open_store(settings: Settings) -> SqlReviewStore:

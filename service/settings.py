@@ -51,6 +51,7 @@ class Settings:
     log_level: str
     kafka_retry_max_seconds: float
     claim_lease_seconds: float
+    dev_mode: bool
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Settings:
@@ -95,6 +96,7 @@ class Settings:
             log_level=r.get("LOG_LEVEL", _log_level, "INFO"),
             kafka_retry_max_seconds=r.get("KAFKA_RETRY_MAX_SECONDS", _float_in(0.1, 600), 30.0),
             claim_lease_seconds=r.get("CLAIM_LEASE_SECONDS", _float_in(1, 86_400), 600.0),
+            dev_mode=r.get("DEV_MODE", _bool, False),
             policy=_policy(r, r.get("POLICY_VERSION", _name, "env-1"), spam, abuse),
         )
         r.raise_if_problems()
@@ -165,6 +167,15 @@ def _name(raw: str) -> str:
 
 def _nonblank(raw: str) -> str:
     return raw
+
+
+def _bool(raw: str) -> bool:
+    value = raw.lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError("expected true or false")
 
 
 def _topic(raw: str) -> str:

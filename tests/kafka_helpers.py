@@ -23,6 +23,7 @@ from aiokafka.errors import KafkaError
 from prometheus_client.parser import text_string_to_metric_families
 
 from service.adapters.kafka import create_topics
+from service.auth import add_token
 
 ROOT = Path(__file__).resolve().parent.parent
 BOOTSTRAP = os.environ.get("MODERATION_TEST_KAFKA", "127.0.0.1:9092")
@@ -212,6 +213,11 @@ class ServiceProcess:
             "MODERATION_DATABASE_URL": f"sqlite:///{state / 'moderation.db'}",
             "MODERATION_HTTP_PORT": str(free_port()),
         }
+        if "MODERATION_TOKENS_FILE" not in env:  # the service refuses to start without one
+            tokens = state / "tokens.json"
+            if not tokens.exists():
+                self.admin_token = add_token(tokens, "test-admin", "admin", ["*"])
+            defaults["MODERATION_TOKENS_FILE"] = str(tokens)
         self.env = {**os.environ, **defaults, **env}
         self.http_port = int(self.env["MODERATION_HTTP_PORT"])
         self.proc = subprocess.Popen(

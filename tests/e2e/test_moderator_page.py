@@ -74,6 +74,7 @@ async def test_a_moderator_rejects_a_comment_with_a_keypress_and_hostile_text_st
 ) -> None:
     tokens = tmp_path / "tokens.json"
     token = add_token(tokens, "alice", "moderator", [SITE])
+    add_token(tokens, "root", "admin", ["*"])  # the service refuses to start without an admin
     service = ServiceProcess(
         topics.env()
         | {

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from service.auth import add_token
 from tests.kafka_helpers import ServiceProcess, free_port, wait_until
 
 pytestmark = pytest.mark.slow
@@ -67,3 +68,20 @@ async def test_serve_with_the_broker_down_retries_with_backoff_and_stops_on_sigt
         assert await service.wait(15) == 0
     finally:
         service.ensure_dead()
+
+
+async def test_serve_refuses_to_start_without_an_admin_token(
+    tiny_model: Path, tmp_path: Path
+) -> None:
+    tokens = tmp_path / "tokens.json"
+    add_token(tokens, "alice", "moderator", ["herald"])
+    service = ServiceProcess(
+        {"MODERATION_MODEL_PATH": str(tiny_model), "MODERATION_TOKENS_FILE": str(tokens)},
+        tmp_path / "service.log",
+    )
+    try:
+        assert await service.wait(60) == 1
+    finally:
+        service.ensure_dead()
+    [fatal] = [e for e in service.logs() if e.get("event") == "fatal"]
+    assert "has no admin token" in str(fatal["error"])
