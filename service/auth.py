@@ -39,6 +39,7 @@ _MAX_BEARER_CHARS: Final = 512
 class Role(StrEnum):
     MODERATOR = "moderator"
     ADMIN = "admin"
+    SITE = "site"  # a site's backend: may only submit comments (POST /api/v1/moderate)
 
 
 class TokensFileError(ModerationError):
@@ -134,7 +135,7 @@ def _matches(pattern: re.Pattern[str], value: object) -> bool:
 
 _RULES: Final[tuple[tuple[str, Callable[[dict[str, Any]], bool]], ...]] = (
     ("'id' must be 1-64 characters of A-Z a-z 0-9 . _ -", lambda e: _matches(_ID_RE, e.get("id"))),
-    ("'role' must be 'moderator' or 'admin'", lambda e: e.get("role") in tuple(Role)),
+    ("'role' must be 'moderator', 'admin' or 'site'", lambda e: e.get("role") in tuple(Role)),
     (
         "'sites' must be a non-empty list of site ids (A-Z a-z 0-9 . _ -) or [\"*\"]",
         lambda e: _valid_sites(e.get("sites")),

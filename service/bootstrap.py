@@ -22,6 +22,7 @@ from service.adapters.outbox import OutboxRelay
 from service.adapters.sklearn_classifier import ModelClassifier
 from service.adapters.sql.store import SqlReviewStore
 from service.auth import TokenRegistry
+from service.coral import CoralConfig, StaffPolicy
 from service.domain.errors import InvalidPolicy, ModerationError, StoreUnavailable
 from service.domain.policy import Policy
 from service.http.app import app_runner, build_app
@@ -30,6 +31,7 @@ from service.policy_control import PolicyControl
 from service.ports import Classifier, Clock, ReviewStore
 from service.review_service import ReviewService
 from service.settings import Settings
+from service.sync_moderation import SyncModerator
 
 log = logging.getLogger(__name__)
 
@@ -254,12 +256,27 @@ async def _serve(
                 store_ok = False
             return {"model": True, "store": store_ok, "kafka": pipeline.consuming}
 
+        sync_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-score")
+        moderator = SyncModerator(
+            parts.pipeline,
+            store,
+            parts.clock,
+            sync_executor,
+            decisions_topic=settings.topic_decisions,
+        )
         app = build_app(
             parts.review,
             tokens,
             readiness=readiness,
             metrics=parts.metrics.registry,
             policy=parts.control,
+            moderator=moderator,
+            coral=CoralConfig(
+                secrets=tuple(secret.encode() for secret in settings.coral_secrets),
+                budget_seconds=settings.coral_budget_seconds,
+                staff=StaffPolicy(settings.coral_staff),
+            ),
+            moderate_budget_seconds=settings.moderate_budget_seconds,
         )
         runner = app_runner(app)
         await runner.setup()
@@ -273,6 +290,8 @@ async def _serve(
             )
         finally:
             await runner.cleanup()
+            await moderator.drain()  # decisions already promised reach the outbox
+            sync_executor.shutdown(wait=True)
 
 
 async def _listen(runner: web.AppRunner, settings: Settings) -> None:

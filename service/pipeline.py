@@ -107,6 +107,9 @@ class Prepared:
     dead: list[tuple[SourceRecord, InvalidComment]]
     policy: Policy  # the policy in force when the batch began: one batch, one policy
 
+    def valid(self) -> list[_Valid]:
+        return [v for v in self.order if isinstance(v, _Valid)]
+
     def query(self, now: datetime) -> ActivityQuery:
         flood, campaign = self.policy.windows()
         valid = [v for v in self.order if isinstance(v, _Valid)]
@@ -146,6 +149,10 @@ class Pipeline:
         self._topics = topics
         self._limits = limits
         self._normalize = normalize
+
+    @property
+    def model_version(self) -> str:
+        return self._classifier.version
 
     @property
     def policy(self) -> Policy:
@@ -219,7 +226,7 @@ class Pipeline:
         outcome.records.append(
             OutputRecord(self._topics.decisions, decision_key(c.site_id, c.id), value, _JSON)
         )
-        outcome.stored.append(_stored(item, decision, now))
+        outcome.stored.append(stored_comment(item, decision, now))
         outcome.actions[decision.action.value] += 1
 
     def _publish_shadow(
@@ -310,7 +317,7 @@ class _BatchState:
         self._texts[item.text_hash].append((item.campaign_author, now))
 
 
-def _stored(item: _Valid, decision: Decision, decided_at: datetime) -> StoredComment:
+def stored_comment(item: _Valid, decision: Decision, decided_at: datetime) -> StoredComment:
     comment = item.comment
     return StoredComment(
         site_id=comment.site_id,

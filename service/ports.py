@@ -12,6 +12,7 @@ from service.domain.review import (
     Activity,
     ActivityQuery,
     AuditEntry,
+    AutoDecision,
     HistoryEntry,
     ModeratorDecision,
     OutboxDraft,
@@ -58,6 +59,16 @@ class ReviewStore(Protocol):
         """Store automatically decided comments; `review` ones join the queue. Idempotent on
         (site_id, comment_id): a replayed comment changes nothing, a moderator's decision
         included. All or nothing."""
+
+    async def record_one(self, comment: StoredComment, outbox: OutboxDraft) -> bool:
+        """Store one automatically decided comment and its decision's outbox record in one
+        transaction, unless the comment is stored already: then nothing is written and the
+        answer is False."""
+        ...
+
+    async def auto_decision(self, site_id: str, comment_id: str) -> AutoDecision | None:
+        """The automatic decision of a stored comment, or None."""
+        ...
 
     async def activity(self, query: ActivityQuery) -> Activity:
         """The stored history of a batch's authors (all-time count, times within the flood

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from service.adapters import codec
-from service.auth import Identity
+from service.auth import Identity, Role
 from service.domain.errors import (
     AlreadyDecided,
     ClaimedByOther,
@@ -118,6 +118,8 @@ class ReviewService:
         self._history_limit = history_limit
 
     def _scope(self, who: Identity, site_id: str | None) -> frozenset[str] | None:
+        if who.role is Role.SITE:
+            raise AccessDenied("forbidden_role", "a site token only submits comments")
         if site_id is None:
             return who.sites
         if not who.can_see(site_id):

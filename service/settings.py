@@ -10,7 +10,7 @@ import os
 import re
 import socket
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, TypeVar
 
@@ -28,7 +28,7 @@ class SettingsError(ModerationError):
 
 
 @dataclass(frozen=True, slots=True)
-class Settings:
+class Settings:  # secrets are kept out of repr: settings may be logged
     state_dir: Path
     kafka_bootstrap: str
     http_host: str
@@ -52,6 +52,10 @@ class Settings:
     kafka_retry_max_seconds: float
     claim_lease_seconds: float
     dev_mode: bool
+    moderate_budget_seconds: float
+    coral_secrets: tuple[str, ...] = field(repr=False)
+    coral_budget_seconds: float
+    coral_staff: str
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Settings:
@@ -97,6 +101,11 @@ class Settings:
             kafka_retry_max_seconds=r.get("KAFKA_RETRY_MAX_SECONDS", _float_in(0.1, 600), 30.0),
             claim_lease_seconds=r.get("CLAIM_LEASE_SECONDS", _float_in(1, 86_400), 600.0),
             dev_mode=r.get("DEV_MODE", _bool, False),
+            moderate_budget_seconds=r.get("MODERATE_BUDGET_MS", _float_in(1, 60_000), 1000.0)
+            / 1000,
+            coral_secrets=r.get("CORAL_SECRETS", _secrets, ()),
+            coral_budget_seconds=r.get("CORAL_BUDGET_MS", _float_in(1, 60_000), 200.0) / 1000,
+            coral_staff=r.get("CORAL_STAFF", _one_of("approve", "score"), "approve"),
             policy=_policy(r, r.get("POLICY_VERSION", _name, "env-1"), spam, abuse),
         )
         r.raise_if_problems()
@@ -176,6 +185,22 @@ def _bool(raw: str) -> bool:
     if value in {"0", "false", "no", "off"}:
         return False
     raise ValueError("expected true or false")
+
+
+def _secrets(raw: str) -> tuple[str, ...]:
+    secrets = tuple(s.strip() for s in raw.split(",") if s.strip())
+    if any(len(s) < 16 for s in secrets):
+        raise ValueError("each comma-separated secret needs at least 16 characters")
+    return secrets
+
+
+def _one_of(*choices: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        if raw not in choices:
+            raise ValueError(f"one of {', '.join(choices)}")
+        return raw
+
+    return parse
 
 
 def _topic(raw: str) -> str:

@@ -16,11 +16,12 @@ from service.domain.errors import (
     ReviewNotFound,
     StoreUnavailable,
 )
-from service.domain.model import Action, Reason, ReasonCode, Scores
+from service.domain.model import Action, Decision, Reason, ReasonCode, Scores
 from service.domain.review import (
     Activity,
     ActivityQuery,
     AuditEntry,
+    AutoDecision,
     HistoryEntry,
     ModeratorDecision,
     OutboxDraft,
@@ -96,6 +97,7 @@ class InMemoryReviewStore:
     history: dict[Key, list[HistoryEntry]] = field(default_factory=dict)  # (site, author)
     audit: list[AuditEntry] = field(default_factory=list)
     outbox: list[OutboxRecord] = field(default_factory=list)
+    decided: dict[tuple[str, str], AutoDecision] = field(default_factory=dict)
     unavailable: bool = False
 
     def add(self, *items: ReviewItem) -> None:
@@ -129,6 +131,40 @@ class InMemoryReviewStore:
                         reasons=c.reasons,
                     )
                 )
+
+    async def record_one(self, comment: StoredComment, outbox: OutboxDraft) -> bool:
+        self._check()
+        key = (comment.site_id, comment.comment_id)
+        if key in self.decided:
+            return False
+        self.decided[key] = AutoDecision(
+            Decision(
+                comment.comment_id,
+                comment.site_id,
+                comment.action,
+                comment.scores,
+                comment.reasons,
+                comment.model_version,
+                comment.policy_version,
+            ),
+            comment.decided_at,
+        )
+        await self.record_decisions([comment])
+        self.outbox.append(
+            OutboxRecord(
+                len(self.outbox) + 1,
+                outbox.event_id,
+                outbox.topic,
+                outbox.key,
+                outbox.value,
+                comment.decided_at,
+            )
+        )
+        return True
+
+    async def auto_decision(self, site_id: str, comment_id: str) -> AutoDecision | None:
+        self._check()
+        return self.decided.get((site_id, comment_id))
 
     async def activity(self, query: ActivityQuery) -> Activity:
         """No history: the fake keeps only review items (the SQL store has the real thing)."""

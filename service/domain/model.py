@@ -39,6 +39,7 @@ class ReasonCode(StrEnum):
     FLOOD = "flood"
     CAMPAIGN = "campaign"
     SCORING_FAILED = "scoring_failed"
+    STAFF_AUTHOR = "staff_author"
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,6 +51,14 @@ AuthorKey = tuple[str, str]  # (site_id, author_id)
 
 
 @dataclass(frozen=True, slots=True)
+class AutoDecision:
+    """The automatic decision a stored comment received, and when."""
+
+    decision: Decision
+    decided_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class ActivityQuery:
     """The history the rules need for one batch."""
 

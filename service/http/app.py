@@ -13,13 +13,26 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.aiohttp import make_aiohttp_handler
 
 from service.auth import TokenRegistry
+from service.coral import CoralConfig
 from service.domain.errors import ModerationError
 from service.http import views
 from service.http.errors import HTTP_CODES, ApiError, error_response, from_domain
-from service.http.keys import IDENTITY, OPENAPI, POLICY, READINESS, REVIEW, TOKENS, Readiness
+from service.http.keys import (
+    CORAL,
+    IDENTITY,
+    MODERATE_BUDGET,
+    MODERATOR,
+    OPENAPI,
+    POLICY,
+    READINESS,
+    REVIEW,
+    TOKENS,
+    Readiness,
+)
 from service.http.openapi import document
 from service.policy_control import PolicyControl
 from service.review_service import ReviewService
+from service.sync_moderation import SyncModerator
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +119,9 @@ def build_app(
     client_max_size: int = MIB,
     metrics: CollectorRegistry | None = None,
     policy: PolicyControl | None = None,
+    moderator: SyncModerator | None = None,
+    coral: CoralConfig | None = None,
+    moderate_budget_seconds: float = 1.0,
 ) -> web.Application:
     app = web.Application(
         middlewares=[errors_as_json, bearer_auth], client_max_size=client_max_size
@@ -116,6 +132,11 @@ def build_app(
     app[OPENAPI] = json.dumps(document(), indent=1).encode()
     if policy is not None:
         app[POLICY] = policy
+    if moderator is not None:
+        app[MODERATOR] = moderator
+    if coral is not None:
+        app[CORAL] = coral
+    app[MODERATE_BUDGET] = moderate_budget_seconds
     app.on_response_prepare.append(_security_headers)
     r = app.router
     r.add_get("/healthz", views.health, allow_head=False)
@@ -135,6 +156,8 @@ def build_app(
     r.add_get(f"{API}/audit", views.audit, allow_head=False)
     r.add_get(f"{API}/stats", views.stats, allow_head=False)
     r.add_post(f"{API}/admin/policy/reload", views.reload_policy)
+    r.add_post(f"{API}/moderate", views.moderate)
+    r.add_post("/integrations/coral/moderation", views.coral)
     return app
 
 

@@ -8,8 +8,10 @@ from typing import Final
 from aiohttp import web
 
 from service.auth import Identity, TokenRegistry
+from service.coral import CoralConfig
 from service.policy_control import PolicyControl
 from service.review_service import ReviewService
+from service.sync_moderation import SyncModerator
 
 Readiness = Callable[[], Awaitable[dict[str, bool]]]
 
@@ -19,3 +21,6 @@ READINESS: Final[web.AppKey[Readiness]] = web.AppKey("readiness")
 OPENAPI: Final = web.AppKey("openapi", bytes)
 IDENTITY: Final = web.RequestKey("identity", Identity)
 POLICY: Final = web.AppKey("policy", PolicyControl)
+MODERATOR: Final = web.AppKey("moderator", SyncModerator)
+CORAL: Final = web.AppKey("coral", CoralConfig)
+MODERATE_BUDGET: Final = web.AppKey("moderate_budget", float)

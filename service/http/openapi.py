@@ -27,6 +27,8 @@ ERROR_CODES = (
     "internal_error",
     "no_policy_file",
     "invalid_policy",
+    "invalid_comment",
+    "decision_pending",
 )
 
 
@@ -172,10 +174,10 @@ _ERRORS: dict[int, str] = {
     400: "Invalid request: malformed JSON, a bad field or parameter, an unknown cursor",
     401: "No bearer token, or an unknown one",
     403: "The token does not grant this site, or this role",
-    404: "No such item",
+    404: "No such item (or the feature is not enabled here)",
     409: "Already decided, or claimed by another moderator",
     413: "Request body too large",
-    503: "The review store is unavailable; retry",
+    503: "The review store is unavailable, or a decision is still pending; retry",
 }
 
 
@@ -454,6 +456,51 @@ def _paths() -> Json:
                     400,
                     401,
                     403,
+                    503,
+                ),
+            }
+        },
+        f"{api}/moderate": {
+            "post": {
+                "operationId": "moderate",
+                "summary": "Decide one comment now (site or admin token). The body is a comment "
+                "event (schema moderation.comment.v1), the answer its decision event "
+                "(moderation.decision.v1), also published to comment-decisions. Asking again "
+                "for the same (site_id, id) returns the first decision.",
+                "requestBody": _body(
+                    {
+                        "type": "object",
+                        "required": ["id", "site_id", "text"],
+                        "properties": {
+                            "id": COMMENT_ID,
+                            "site_id": SITE_ID,
+                            "text": {"type": "string", "maxLength": 20000},
+                        },
+                    }
+                ),
+                "responses": _responses(
+                    _ok(
+                        "The decision event",
+                        {
+                            "type": "object",
+                            "required": ["event_id", "comment_id", "site_id", "action", "final"],
+                            "properties": {
+                                "event_id": {"type": "string"},
+                                "comment_id": {"type": "string"},
+                                "site_id": {"type": "string"},
+                                "action": {
+                                    "type": "string",
+                                    "enum": ["approve", "reject", "review"],
+                                },
+                                "final": {"type": "boolean"},
+                            },
+                        },
+                    ),
+                    400,
+                    401,
+                    403,
+                    404,
+                    413,
                     503,
                 ),
             }

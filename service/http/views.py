@@ -3,12 +3,35 @@ raised and turned into JSON by the middleware in `app.py`."""
 
 from __future__ import annotations
 
+import json
+
 from aiohttp import web
 
+from service.auth import Role
+from service.coral import (
+    CoralRequestError,
+    StaffPolicy,
+    answer,
+    comment_event,
+    signature_valid,
+    staff_approval,
+)
+from service.domain.errors import InvalidComment
 from service.http import parse, present
-from service.http.keys import IDENTITY, OPENAPI, POLICY, READINESS, REVIEW
+from service.http.errors import ApiError
+from service.http.keys import (
+    CORAL,
+    IDENTITY,
+    MODERATE_BUDGET,
+    MODERATOR,
+    OPENAPI,
+    POLICY,
+    READINESS,
+    REVIEW,
+)
 from service.policy_control import NoPolicyFile
 from service.review_service import AccessDenied
+from service.sync_moderation import DecisionPending
 
 
 def _path_ids(request: web.Request) -> tuple[str, str]:
@@ -122,3 +145,76 @@ async def reload_policy(request: web.Request) -> web.Response:
     return web.json_response(
         {"before": change.before, "after": change.after, "changes": change.changes}
     )
+
+
+def _pending() -> ApiError:
+    return ApiError(
+        503,
+        "decision_pending",
+        "the decision took longer than the latency budget; it will be published to "
+        "comment-decisions, and asking again returns it",
+    )
+
+
+async def moderate(request: web.Request) -> web.Response:
+    parse.query(request, parse.NO_QUERY)
+    who = request[IDENTITY]
+    if who.role not in (Role.SITE, Role.ADMIN):
+        raise AccessDenied("forbidden_role", "submitting comments needs a site or admin token")
+    raw = await request.read()
+    site = _site_of(raw)
+    if site is not None and not who.can_see(site):
+        raise AccessDenied("forbidden_site", f"this token may not submit to site {site[:64]!r}")
+    moderator = request.app.get(MODERATOR)
+    if moderator is None:
+        raise ApiError(404, "not_found", "synchronous moderation is not enabled here")
+    try:
+        result = await moderator.moderate(raw, request.app[MODERATE_BUDGET])
+    except InvalidComment as exc:
+        raise ApiError(400, "invalid_comment", f"{exc.reason.value}: {exc.detail}") from None
+    except DecisionPending:
+        raise _pending() from None
+    headers = {"Idempotent-Replayed": "true"} if result.replay else None
+    return web.json_response(result.document(), headers=headers)
+
+
+def _no_constant(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _site_of(raw: bytes) -> str | None:
+    """The event's site_id, if it names one; a body that is no JSON object is a 400 here, like
+    on every POST route. The comment decoder judges the rest."""
+    try:
+        doc = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise ApiError(400, "invalid_json", "the request body is not valid UTF-8 JSON") from None
+    if not isinstance(doc, dict):
+        raise ApiError(400, "invalid_json", "the request body must be a JSON object")
+    site = doc.get("site_id")
+    return site if isinstance(site, str) else None
+
+
+async def coral(request: web.Request) -> web.StreamResponse:
+    config = request.app.get(CORAL)
+    moderator = request.app.get(MODERATOR)
+    if config is None or moderator is None or not config.secrets:
+        raise ApiError(404, "not_found", "the Coral integration is not enabled here")
+    raw = await request.read()
+    if not signature_valid(raw, request.headers.get("X-Coral-Signature"), config.secrets):
+        raise ApiError(401, "invalid_signature", "X-Coral-Signature does not match the body")
+    try:
+        event, staff = comment_event(raw)
+    except CoralRequestError as exc:
+        raise ApiError(400, "invalid_request", str(exc)) from None
+    try:
+        if staff and config.staff is StaffPolicy.APPROVE:
+            model, policy = moderator.versions()
+            result = await moderator.record_fixed(
+                event, lambda comment: staff_approval(comment, model, policy)
+            )
+        else:
+            result = await moderator.moderate(event, config.budget_seconds)
+    except (DecisionPending, InvalidComment):
+        return web.Response(status=204)  # no opinion in time: Coral moves on
+    return web.json_response(answer(result.decision))

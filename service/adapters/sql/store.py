@@ -22,12 +22,13 @@ from service.domain.errors import (
     ReviewNotFound,
     StoreUnavailable,
 )
-from service.domain.model import Action, ModeratorReason, Reason, ReasonCode, Scores
+from service.domain.model import Action, Decision, ModeratorReason, Reason, ReasonCode, Scores
 from service.domain.review import (
     Activity,
     ActivityQuery,
     AuditEntry,
     AuthorKey,
+    AutoDecision,
     HistoryEntry,
     ModeratorDecision,
     OutboxDraft,
@@ -47,6 +48,42 @@ _ITEM_COLUMNS: Final = (
     "reasons, model_version, policy_version, queued_at_ms, status, claimed_by, "
     "claim_expires_at_ms, decision, decided_by, decided_at_ms, decision_reason, note"
 )
+
+
+_INSERT_COMMENT: Final = (
+    "INSERT INTO comments (site_id, comment_id, text, author_id, author_name, thread_id, "
+    "created_at_ms, spam, abuse, risk, reasons, reason_codes, model_version, policy_version, "
+    "auto_action, auto_decided_at_ms, event_json, status, queued_at_ms, text_hash, "
+    "campaign_author) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (site_id, comment_id) DO NOTHING"
+)
+
+
+def _comment_row(c: StoredComment) -> tuple[Any, ...]:
+    queued = c.action is Action.REVIEW
+    return (
+        c.site_id,
+        c.comment_id,
+        _clean(c.text),
+        _clean(c.author_id),
+        _clean(c.author_name),
+        _clean(c.thread_id),
+        _ms(c.created_at) if c.created_at else None,
+        c.scores.spam,
+        c.scores.abuse,
+        max(c.scores.spam, c.scores.abuse),
+        json.dumps([{"code": r.code.value, "detail": r.detail} for r in c.reasons]),
+        "," + ",".join(r.code.value for r in c.reasons) + ",",
+        c.model_version,
+        c.policy_version,
+        c.action.value,
+        _ms(c.decided_at),
+        c.event_json,
+        ReviewStatus.PENDING.value if queued else None,
+        _ms(c.decided_at) if queued else None,
+        c.text_hash,
+        c.campaign_author,
+    )
 
 
 def _ms(moment: datetime) -> int:
@@ -209,44 +246,54 @@ class SqlReviewStore:
             await self._run(self._record, comments)
 
     def _record(self, comments: Sequence[StoredComment]) -> None:
-        rows = []
-        for c in comments:
-            queued = c.action is Action.REVIEW
-            rows.append(
-                (
-                    c.site_id,
-                    c.comment_id,
-                    _clean(c.text),
-                    _clean(c.author_id),
-                    _clean(c.author_name),
-                    _clean(c.thread_id),
-                    _ms(c.created_at) if c.created_at else None,
-                    c.scores.spam,
-                    c.scores.abuse,
-                    max(c.scores.spam, c.scores.abuse),
-                    json.dumps([{"code": r.code.value, "detail": r.detail} for r in c.reasons]),
-                    "," + ",".join(r.code.value for r in c.reasons) + ",",
-                    c.model_version,
-                    c.policy_version,
-                    c.action.value,
-                    _ms(c.decided_at),
-                    c.event_json,
-                    ReviewStatus.PENDING.value if queued else None,
-                    _ms(c.decided_at) if queued else None,
-                    c.text_hash,
-                    c.campaign_author,
-                )
-            )
         with self._db.transaction(write=True) as tx:
-            tx.executemany(
-                "INSERT INTO comments (site_id, comment_id, text, author_id, author_name, "
-                "thread_id, created_at_ms, spam, abuse, risk, reasons, reason_codes, "
-                "model_version, policy_version, auto_action, auto_decided_at_ms, event_json, "
-                "status, queued_at_ms, text_hash, campaign_author) VALUES (?, ?, ?, ?, ?, ?, ?, "
-                "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (site_id, comment_id) DO NOTHING",
-                rows,
+            tx.executemany(_INSERT_COMMENT, [_comment_row(c) for c in comments])
+
+    async def record_one(self, comment: StoredComment, outbox: OutboxDraft) -> bool:
+        def record() -> bool:
+            with self._db.transaction(write=True) as tx:
+                if tx.execute(_INSERT_COMMENT, _comment_row(comment)) == 0:
+                    return False  # decided before: nothing to publish again
+                tx.execute(
+                    "INSERT INTO outbox (event_id, topic, key, value, created_at_ms) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (
+                        outbox.event_id,
+                        outbox.topic,
+                        outbox.key,
+                        outbox.value,
+                        _ms(comment.decided_at),
+                    ),
+                )
+            return True
+
+        return await self._run(record)
+
+    async def auto_decision(self, site_id: str, comment_id: str) -> AutoDecision | None:
+        def read() -> AutoDecision | None:
+            with self._db.transaction(write=False) as tx:
+                row = tx.fetchone(
+                    "SELECT auto_action, spam, abuse, reasons, model_version, policy_version, "
+                    "auto_decided_at_ms FROM comments WHERE site_id = ? AND comment_id = ?",
+                    (site_id, comment_id),
+                )
+            if row is None:
+                return None
+            reasons = tuple(
+                Reason(_reason_code(r["code"]), r["detail"]) for r in json.loads(row[3])
             )
+            decision = Decision(
+                comment_id=comment_id,
+                site_id=site_id,
+                action=Action(row[0]),
+                scores=Scores(spam=float(row[1]), abuse=float(row[2])),
+                reasons=reasons,
+                model_version=row[4],
+                policy_version=row[5],
+            )
+            return AutoDecision(decision, _at_required(row[6]))
+
+        return await self._run(read)
 
     async def activity(self, query: ActivityQuery) -> Activity:
         if not query.authors and not query.hashes:

@@ -16,6 +16,7 @@ import schemathesis
 from aiohttp import web
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
+from schemathesis.core.parameters import ParameterLocation
 from schemathesis.generation.modes import GenerationMode
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -161,8 +162,14 @@ def test_api_conforms_to_its_openapi_document(
             suppress_health_check=list(HealthCheck),
         )
         def conforms(case: Any) -> None:
+            # A negative case may drop or mangle the Authorization header: then it must go out
+            # as generated (and be refused), not be mended by our token.
+            mangled = case._meta is not None and case._meta.is_negative_at(ParameterLocation.HEADER)
             case.call_and_validate(
-                base_url=server.url, headers=bearer(ROOT), checks=CHECKS, timeout=10
+                base_url=server.url,
+                headers={} if mangled else bearer(ROOT),
+                checks=CHECKS,
+                timeout=10,
             )
 
         conforms()

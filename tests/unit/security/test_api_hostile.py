@@ -162,7 +162,7 @@ async def test_every_api_route_without_a_valid_token_is_a_401(
     assert (await sql_store.get_item(SITE, "c-1")).status is ReviewStatus.PENDING
 
 
-def _other_site_request(method: str, path: str) -> tuple[URL, dict[str, Any] | None]:
+def _other_site_request(method: str, path: str) -> tuple[URL, dict[str, Any] | None]:  # noqa: PLR0911
     """The request that aims route `path` at OTHER_SITE: by path, by query or by body."""
     url = _fill(path, site_id=OTHER_SITE, comment_id="t-1")
     if "{site_id}" in path:
@@ -178,6 +178,8 @@ def _other_site_request(method: str, path: str) -> tuple[URL, dict[str, Any] | N
         return url, {
             "decisions": [{"site_id": OTHER_SITE, "comment_id": "t-1", "action": "reject"}]
         }
+    if path.endswith("/moderate"):
+        return url, {"id": "t-1", "site_id": OTHER_SITE, "text": "a comment"}
     if path.endswith("/admin/policy/reload"):  # no site: admins only, so a moderator gets 403
         return url, {}
     raise AssertionError(f"{method} {path}: say how a site is named on this new route")
