@@ -63,8 +63,10 @@ test: venv lint typecheck kafka-up pg-up
 unit: venv
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
-bench: venv kafka-up
-	$(BIN)/python bench/bench_classifier.py
+# Every benchmark side by side in one run (about 6 minutes), then synchronous moderation.
+bench: venv kafka-up pg-up
+	$(BIN)/python bench/run_all.py
+	$(BIN)/python bench/bench_moderate.py
 
 clean:
 	-$(KAFKA) stop

@@ -113,9 +113,11 @@ class Prepared:
     def query(self, now: datetime) -> ActivityQuery:
         flood, campaign = self.policy.windows()
         valid = [v for v in self.order if isinstance(v, _Valid)]
+        authors = self.policy.needs_author_history()
+        # only the history some rule reads: with neither, the store is not asked at all
         return ActivityQuery(
-            authors=tuple({v.author for v in valid if v.author is not None}),
-            hashes=tuple({v.text_hash for v in valid}),
+            authors=tuple({v.author for v in valid if v.author is not None}) if authors else (),
+            hashes=tuple({v.text_hash for v in valid}) if campaign > 0 else (),
             exclude=tuple((v.comment.site_id, v.comment.id) for v in valid),
             flood_since=now - timedelta(seconds=flood),
             campaign_since=now - timedelta(seconds=campaign),

@@ -121,6 +121,14 @@ class Policy:
     def for_site(self, site_id: str) -> SitePolicy:
         return self.sites.get(site_id, self.default)
 
+    def needs_author_history(self) -> bool:
+        """Whether any site's rules look at an author's past comments."""
+        every = [self.default, *self.sites.values(), *self.shadow.values()]
+        return any(
+            p.authors.premoderate_first > 0 or p.links.hold_first_time_author or p.flood
+            for p in every
+        )
+
     def windows(self) -> tuple[float, float]:
         """The longest flood and campaign windows of any site (what the state must cover)."""
         every = [self.default, *self.sites.values(), *self.shadow.values()]

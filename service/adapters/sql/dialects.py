@@ -165,7 +165,13 @@ class PostgresDialect:
             max_size=pool_size,
             open=False,
             timeout=timeout_seconds,
-            kwargs={"autocommit": True, "connect_timeout": max(1, int(timeout_seconds))},
+            # No server-side prepared statements: a plan prepared while the tables were small
+            # (a full scan) would be kept as they grow.
+            kwargs={
+                "autocommit": True,
+                "connect_timeout": max(1, int(timeout_seconds)),
+                "prepare_threshold": None,
+            },
         )
         self._timeout = timeout_seconds
 

@@ -232,3 +232,20 @@ def test_a_new_policy_applies_from_the_next_batch() -> None:
     [second] = docs(pipeline.process_batch([record(1, comment("b", "maybe"))]).records, "out")
     assert (first["action"], first["policy_version"]) == ("review", "p-1")
     assert (second["action"], second["policy_version"]) == ("approve", "p-2")
+
+
+def test_the_store_is_asked_only_for_the_history_some_rule_reads() -> None:
+    events = [record(0, comment("a", "hi", author={"id": "ann"}))]
+    now = CLOCK.now()
+
+    plain = make()[0].prepare(events).query(now)
+    assert (plain.authors, plain.hashes) == ((), ())
+    floods = (
+        make(Policy("p", SitePolicy(SITE.spam, SITE.abuse, flood=FloodRule(3, 60))))[0]
+        .prepare(events)
+        .query(now)
+    )
+    assert (floods.authors, floods.hashes) == ((("herald", "ann"),), ())
+    campaigns = make(campaign_policy())[0].prepare(events).query(now)
+    assert campaigns.authors == ()
+    assert campaigns.hashes == (text_hash("hi"),)
