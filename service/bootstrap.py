@@ -23,7 +23,7 @@ from service.adapters.sklearn_classifier import ModelClassifier
 from service.adapters.sql.store import SqlReviewStore
 from service.auth import TokenRegistry
 from service.coral import CoralConfig, StaffPolicy
-from service.domain.errors import InvalidPolicy, ModerationError, StoreUnavailable
+from service.domain.errors import InvalidPolicy, ModerationError, StoreFailed, StoreUnavailable
 from service.domain.policy import Policy
 from service.http.app import app_runner, build_app
 from service.pipeline import Pipeline, Topics
@@ -192,7 +192,7 @@ async def _open_store(settings: Settings) -> SqlReviewStore:
     store = SqlReviewStore.from_url(settings.database_url)
     try:
         await store.migrate()
-    except StoreUnavailable as exc:
+    except (StoreUnavailable, StoreFailed) as exc:
         await store.close()
         raise StartupError(f"cannot open the review store: {exc}") from exc
     log.info("review store ready", extra={"dialect": store.dialect})
@@ -252,7 +252,7 @@ async def _serve(
             try:
                 await store.ping()
                 store_ok = True
-            except StoreUnavailable:
+            except (StoreUnavailable, StoreFailed):
                 store_ok = False
             return {"model": True, "store": store_ok, "kafka": pipeline.consuming}
 

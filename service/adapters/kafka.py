@@ -299,7 +299,10 @@ class KafkaPipelineRunner:
         value, headers = encode_dead_letter(source, error, self._clock.now())
         try:
             async with producer.transaction():
-                await producer.send(self._config.dead_letter_topic, value, headers=headers)
+                delivery = await producer.send(
+                    self._config.dead_letter_topic, value, headers=headers
+                )
+                await delivery  # a refused record must abort the transaction, not vanish
                 await producer.send_offsets_to_transaction({tp: offset + 1}, self._config.group_id)
         except BaseException:
             self._metrics.transaction_aborted()
@@ -356,10 +359,16 @@ class KafkaPipelineRunner:
         await self._store.record_decisions(outcome.stored)
         try:
             async with producer.transaction():
-                for out in outcome.records:
+                deliveries = [
                     await producer.send(
                         out.topic, out.value, key=out.key, headers=list(out.headers)
                     )
+                    for out in outcome.records
+                ]
+                # Every record acknowledged before the offsets join the transaction: aiokafka
+                # commits a transaction whose sends failed (e.g. across a broker restart), and
+                # the decisions of that batch would be lost while its offsets commit.
+                await asyncio.gather(*deliveries)
                 await producer.send_offsets_to_transaction(offsets, self._config.group_id)
         except BaseException:
             self._metrics.transaction_aborted()

@@ -67,3 +67,10 @@ class StoreUnavailable(ModerationError):
     """The database cannot be reached or refused a write for a passing reason: retry."""
 
     retriable = True
+
+
+class StoreFailed(ModerationError):
+    """The database refuses writes for a reason that waiting will not mend (disk full,
+    read-only, corrupt): the service stops with this message rather than retry forever."""
+
+    retriable = False

@@ -15,6 +15,7 @@ from service.domain.errors import (
     InvalidPolicy,
     ModerationError,
     ReviewNotFound,
+    StoreFailed,
     StoreUnavailable,
 )
 from service.domain.review import InvalidModeratorDecision
@@ -54,6 +55,7 @@ _DOMAIN: Final[tuple[tuple[type[ModerationError], int, str], ...]] = (
     (InvalidCursor, 400, "invalid_cursor"),
     (InvalidModeratorDecision, 400, "invalid_decision"),
     (StoreUnavailable, 503, "unavailable"),
+    (StoreFailed, 503, "unavailable"),
     (NoPolicyFile, 409, "no_policy_file"),
     (InvalidPolicy, 400, "invalid_policy"),
 )

@@ -33,7 +33,11 @@ class Dialect(Protocol):
     for_update: str  # row lock suffix of a SELECT inside a write transaction
     skip_locked: str  # ... that skips rows another transaction holds
     workers: int  # how many operations may run at once
-    transient: tuple[type[Exception], ...]  # errors worth retrying
+    transient: tuple[type[Exception], ...]  # errors worth retrying ...
+
+    def fatal(self, exc: Exception) -> bool:
+        """... except these: no retry mends them (a full disk, a read-only file)."""
+        ...
 
     def open(self) -> None: ...
 
@@ -76,6 +80,13 @@ class SqliteDialect:
     skip_locked = ""
     workers = 1
     transient: tuple[type[Exception], ...] = (sqlite3.OperationalError,)
+    _FATAL = frozenset(
+        {"SQLITE_FULL", "SQLITE_READONLY", "SQLITE_CORRUPT", "SQLITE_NOTADB", "SQLITE_CANTOPEN"}
+    )
+
+    def fatal(self, exc: Exception) -> bool:
+        name = str(getattr(exc, "sqlite_errorname", ""))
+        return any(name.startswith(code) for code in self._FATAL)
 
     def __init__(self, path: Path, busy_timeout_ms: int = 5000) -> None:
         self._path = path
@@ -156,6 +167,9 @@ class PostgresDialect:
         psycopg.errors.DeadlockDetected,
     )
     _MIGRATION_LOCK = 7_310_431_001
+
+    def fatal(self, exc: Exception) -> bool:
+        return isinstance(exc, psycopg.errors.DiskFull | psycopg.errors.ReadOnlySqlTransaction)
 
     def __init__(self, url: str, pool_size: int = 4, timeout_seconds: float = 10.0) -> None:
         self.workers = pool_size

@@ -20,6 +20,7 @@ from service.domain.errors import (
     ClaimedByOther,
     InvalidCursor,
     ReviewNotFound,
+    StoreFailed,
     StoreUnavailable,
 )
 from service.domain.model import Action, Decision, ModeratorReason, Reason, ReasonCode, Scores
@@ -191,7 +192,10 @@ class SqlReviewStore:
                         self._opened = True
                 return operation(*args)
             except self._db.transient as exc:
-                raise StoreUnavailable(f"{self._db.name}: {type(exc).__name__}: {exc}") from exc
+                message = f"{self._db.name}: {type(exc).__name__}: {exc}"
+                if self._db.fatal(exc):
+                    raise StoreFailed(message) from exc
+                raise StoreUnavailable(message) from exc
 
         return await asyncio.get_running_loop().run_in_executor(self._executor, guarded)
 

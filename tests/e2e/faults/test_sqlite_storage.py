@@ -122,12 +122,6 @@ async def test_full_disk_commits_nothing_unstored_and_resumes_exactly_once(
         await assert_exactly_once(topics, stream, database_url)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a full disk is retried forever as a transient store error: the service neither "
-    "exits nor says the store is out of space (SqliteDialect.transient is all of "
-    "sqlite3.OperationalError, SQLITE_FULL included)",
-)
 async def test_full_disk_exits_non_zero_with_a_clear_error(
     topics: KafkaTopics, tiny_model: Path, tmp_path: Path
 ) -> None:
