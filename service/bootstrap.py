@@ -188,13 +188,29 @@ def _load_tokens(settings: Settings) -> TokenRegistry:
     return registry
 
 
-async def _open_store(settings: Settings) -> SqlReviewStore:
+async def _open_store(settings: Settings, patience_seconds: float = 30.0) -> SqlReviewStore:
+    """Open and migrate the store. A passing failure (the database is starting, or another
+    instance holds it) is retried for a while; a lasting one stops the start."""
     store = SqlReviewStore.from_url(settings.database_url)
-    try:
-        await store.migrate()
-    except (StoreUnavailable, StoreFailed) as exc:
-        await store.close()
-        raise StartupError(f"cannot open the review store: {exc}") from exc
+    deadline = asyncio.get_running_loop().time() + patience_seconds
+    delay = 0.2
+    while True:
+        try:
+            await store.migrate()
+            break
+        except StoreUnavailable as exc:
+            if asyncio.get_running_loop().time() + delay > deadline:
+                await store.close()
+                raise StartupError(f"cannot open the review store: {exc}") from exc
+            log.warning(
+                "review store not ready, retrying",
+                extra={"error": str(exc), "retry_in_seconds": delay},
+            )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+        except StoreFailed as exc:
+            await store.close()
+            raise StartupError(f"cannot open the review store: {exc}") from exc
     log.info("review store ready", extra={"dialect": store.dialect})
     return store
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -68,6 +69,24 @@ class _SqliteTx:
         return row
 
 
+def _switch_to_wal(conn: sqlite3.Connection, seconds: float) -> None:
+    """Switching to WAL needs the database to itself, and SQLite answers "database is locked"
+    at once, busy timeout or not, while another process (a second instance starting beside
+    this one) holds it. Retry for a while."""
+    deadline = time.monotonic() + seconds
+    delay = 0.01
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)  # a store worker thread, never the event loop
+            delay = min(delay * 2, 0.25)
+        else:
+            return
+
+
 class SqliteDialect:
     """One connection used from one worker thread. WAL mode; a write transaction starts with
     BEGIN IMMEDIATE, which takes the write lock up front, so a read-then-write (a claim) cannot
@@ -99,7 +118,7 @@ class SqliteDialect:
             self._path, isolation_level=None, check_same_thread=False, timeout=30
         )
         conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
-        conn.execute("PRAGMA journal_mode = WAL")
+        _switch_to_wal(conn, self._busy_timeout_ms / 1000)
         conn.execute("PRAGMA synchronous = FULL")  # a moderator's decision survives power loss
         conn.execute("PRAGMA foreign_keys = ON")
         self._conn = conn
