@@ -118,10 +118,8 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-async def json_object(request: web.Request, fields: frozenset[str]) -> dict[str, Any]:
-    """The body as a JSON object holding no field outside `fields`. Too large a body raises
-    aiohttp's 413 before anything is parsed."""
-    raw = await request.read()
+def json_document(raw: bytes) -> dict[str, Any]:
+    """A request body as a JSON object, or a 400 `invalid_json` saying why not."""
     try:
         doc = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
     except (UnicodeDecodeError, ValueError, RecursionError):
@@ -130,6 +128,13 @@ async def json_object(request: web.Request, fields: frozenset[str]) -> dict[str,
         raise ApiError(400, "invalid_json", "the request body must be a JSON object")
     if _SURROGATE_ESCAPE.search(raw) and not _encodable(doc):
         raise ApiError(400, "invalid_json", "the request body holds an unpaired surrogate")
+    return doc
+
+
+async def json_object(request: web.Request, fields: frozenset[str]) -> dict[str, Any]:
+    """The body as a JSON object holding no field outside `fields`. Too large a body raises
+    aiohttp's 413 before anything is parsed."""
+    doc = json_document(await request.read())
     unknown = sorted(set(doc) - fields)
     if unknown:
         raise invalid(f"unknown field {unknown[0][:64]!r}")

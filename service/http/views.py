@@ -3,8 +3,6 @@ raised and turned into JSON by the middleware in `app.py`."""
 
 from __future__ import annotations
 
-import json
-
 from aiohttp import web
 
 from service.auth import Role
@@ -178,20 +176,10 @@ async def moderate(request: web.Request) -> web.Response:
     return web.json_response(result.document(), headers=headers)
 
 
-def _no_constant(name: str) -> object:
-    raise ValueError(f"{name} is not JSON")
-
-
 def _site_of(raw: bytes) -> str | None:
     """The event's site_id, if it names one; a body that is no JSON object is a 400 here, like
     on every POST route. The comment decoder judges the rest."""
-    try:
-        doc = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        raise ApiError(400, "invalid_json", "the request body is not valid UTF-8 JSON") from None
-    if not isinstance(doc, dict):
-        raise ApiError(400, "invalid_json", "the request body must be a JSON object")
-    site = doc.get("site_id")
+    site = parse.json_document(raw).get("site_id")
     return site if isinstance(site, str) else None
 
 
