@@ -8,6 +8,7 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from service import logs
@@ -66,7 +67,41 @@ def _parser() -> argparse.ArgumentParser:
         help="JSON lines, one comment event per line",
     )
     feed.add_argument("--malformed", action="store_true", help="also send a few broken events")
+    retrain = sub.add_parser(
+        "retrain",
+        help="train a candidate on the shipped data plus the label store; promote it only if "
+        "it is not worse (exit 0: promoted or passes a dry run, 3: refused)",
+    )
+    retrain.add_argument("--data", type=Path, help="dataset directory (default: the shipped one)")
+    retrain.add_argument("--dry-run", action="store_true", help="compare, write nothing")
+    retrain.add_argument(
+        "--min-labels", type=_positive, default=50, help="refuse to run with fewer labels"
+    )
+    suggest = sub.add_parser(
+        "suggest-thresholds",
+        help="thresholds for a site from its human labels and error targets",
+    )
+    suggest.add_argument("--site", required=True, help="the site id")
+    suggest.add_argument(
+        "--max-false-reject",
+        type=_share,
+        default=0.005,
+        help="at most this share of good comments auto-rejected (default 0.005)",
+    )
+    suggest.add_argument(
+        "--max-miss",
+        type=_share,
+        default=0.05,
+        help="at most this share of spam/abuse auto-approved (default 0.05)",
+    )
     return parser
+
+
+def _share(raw: str) -> float:
+    value = float(raw)
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError("must be a share between 0 and 1, e.g. 0.005")
+    return value
 
 
 def _positive(raw: str) -> int:
@@ -115,7 +150,7 @@ def _add_token(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-async def _run(args: argparse.Namespace, settings: Settings) -> int:
+async def _run(args: argparse.Namespace, settings: Settings) -> int:  # noqa: PLR0911 - dispatch
     from service import bootstrap, ops, shadow_report, tools  # noqa: PLC0415 - keeps --help fast
 
     if args.command == "serve":
@@ -142,7 +177,55 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
             else shadow_report.format_shadow_report(shadow)
         )
         return 0
+    if args.command in ("retrain", "suggest-thresholds"):
+        return await _learning(args, settings)
     raise AssertionError(args.command)
+
+
+async def _learning(args: argparse.Namespace, settings: Settings) -> int:
+    import classifier  # noqa: PLC0415
+    from classifier.data import DEFAULT_DATA_DIR  # noqa: PLC0415
+    from service import retrain  # noqa: PLC0415
+    from service.adapters.sql.store import SqlReviewStore  # noqa: PLC0415
+    from service.domain.learning import PromotionRule  # noqa: PLC0415
+
+    store = SqlReviewStore.from_url(settings.database_url)
+    try:
+        await store.migrate()
+        if args.command == "suggest-thresholds":
+            try:
+                model = classifier.load_model(settings.model_path)
+            except classifier.ModelLoadError as exc:
+                print(f"moderation: cannot load the live model: {exc}", file=sys.stderr)
+                return 2
+            targets = (args.max_false_reject, args.max_miss)
+            suggestion = await retrain.thresholds_for(
+                store,
+                model,
+                args.site,
+                max_false_reject=targets[0],
+                max_miss=targets[1],
+                now=datetime.now(UTC),
+            )
+            print(retrain.render_thresholds(args.site, suggestion, targets), end="")
+            return 0
+        labels = await store.labels()
+    finally:
+        await store.close()
+    try:
+        report = await asyncio.to_thread(
+            retrain.retrain,
+            labels,
+            model_path=settings.model_path,
+            data_dir=args.data or DEFAULT_DATA_DIR,
+            rule=PromotionRule(min_labels=args.min_labels),
+            dry_run=args.dry_run,
+        )
+    except retrain.RetrainError as exc:
+        print(f"moderation: retrain: {exc}", file=sys.stderr)
+        return 2
+    print(retrain.render(report), end="")
+    return 0 if report.verdict.promote else 3
 
 
 if __name__ == "__main__":

@@ -10,12 +10,14 @@ from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, Final
 
 from aiohttp import web
 
 from classifier import ModelLoadError, normalize
 from service.adapters.codec import Limits
+from service.adapters.feedback_kafka import FeedbackConfig, FeedbackConsumer
 from service.adapters.kafka import KafkaConfig, KafkaPipelineRunner
 from service.adapters.metrics import PrometheusMetrics
 from service.adapters.outbox import OutboxRelay
@@ -25,7 +27,9 @@ from service.auth import TokenRegistry
 from service.coral import CoralConfig, StaffPolicy
 from service.domain.errors import InvalidPolicy, ModerationError, StoreFailed, StoreUnavailable
 from service.domain.policy import Policy
+from service.feedback import FeedbackHandler
 from service.http.app import app_runner, build_app
+from service.model_registry import ModelWatcher
 from service.pipeline import Pipeline, Topics
 from service.policy_control import PolicyControl
 from service.ports import Classifier, Clock, ReviewStore
@@ -61,6 +65,7 @@ def build(
     store: ReviewStore,
     *,
     clock: Clock | None = None,
+    shadow_classifier: Classifier | None = None,
 ) -> Components:
     """Everything but the network listeners and background loops. Loads the policy file."""
     clock = clock or SystemClock()
@@ -90,11 +95,12 @@ def build(
         ),
         Limits(settings.max_text_chars, settings.max_message_bytes),
         normalize=normalize,
+        shadow_classifier=shadow_classifier,
     )
 
     def policy_changed(new: Policy) -> None:
         pipeline.set_policy(new)
-        metrics.versions(classifier.version, new.version)
+        metrics.versions(pipeline.model_version, new.version)
 
     control.on_change = policy_changed
     metrics.versions(classifier.version, policy.version)
@@ -117,17 +123,14 @@ def build(
     return Components(pipeline, kafka, review, control, metrics, clock)
 
 
-def _load_model(settings: Settings) -> ModelClassifier:
+def _load_model(path: Path) -> ModelClassifier:
     try:
-        model = ModelClassifier.load(settings.model_path)
+        model = ModelClassifier.load(path)
     except ModelLoadError as exc:
         raise StartupError(
-            f"cannot load the model at {settings.model_path}: {exc} "
-            "(train one with `moderation train`)"
+            f"cannot load the model at {path}: {exc} (train one with `moderation train`)"
         ) from exc
-    log.info(
-        "model loaded", extra={"model_version": model.version, "path": str(settings.model_path)}
-    )
+    log.info("model loaded", extra={"model_version": model.version, "path": str(path)})
     return model
 
 
@@ -218,11 +221,13 @@ async def _open_store(settings: Settings, patience_seconds: float = 30.0) -> Sql
 async def serve(settings: Settings) -> int:
     """Run the pipeline, the outbox relay and the HTTP API until SIGTERM/SIGINT. The batch in
     hand is committed before exit. SIGHUP reloads the policy file."""
-    model = _load_model(settings)
+    model = _load_model(settings.model_path)
+    shadow = None if settings.shadow_model_path is None else _load_model(settings.shadow_model_path)
     tokens = _load_tokens(settings)
     store = await _open_store(settings)
     try:
-        await _serve(settings, build(settings, model, store), store, tokens)
+        parts = build(settings, model, store, shadow_classifier=shadow)
+        await _serve(settings, parts, store, tokens)
     finally:
         await store.close()
     log.info("stopped")
@@ -230,18 +235,31 @@ async def serve(settings: Settings) -> int:
 
 
 async def _serve(
-    settings: Settings, parts: Components, store: ReviewStore, tokens: TokenRegistry
+    settings: Settings, parts: Components, store: SqlReviewStore, tokens: TokenRegistry
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    reloads: set[asyncio.Task[None]] = set()
+    reloads: set[asyncio.Task[Any]] = set()
+
+    def swapped(model: Classifier) -> None:
+        parts.pipeline.set_classifier(model)
+        parts.metrics.versions(model.version, parts.pipeline.policy.version)
+
+    watcher = ModelWatcher(
+        settings.model_path,
+        parts.pipeline.classifier,
+        load=ModelClassifier.load,
+        on_swap=swapped,
+        every_seconds=settings.model_reload_seconds,
+    )
 
     def on_sighup() -> None:
-        task = asyncio.create_task(_reload_quietly(parts.control))
-        reloads.add(task)
-        task.add_done_callback(reloads.discard)
+        for job in (_reload_quietly(parts.control), watcher.check()):
+            task: asyncio.Task[Any] = asyncio.create_task(job)
+            reloads.add(task)
+            task.add_done_callback(reloads.discard)
 
     loop.add_signal_handler(signal.SIGHUP, on_sighup)
     relay = OutboxRelay(
@@ -303,6 +321,26 @@ async def _serve(
                 pipeline.run(),
                 relay.run(),
                 refresh_queue_metrics(store, parts.metrics, parts.clock, stop),
+                watcher.run(stop),
+                FeedbackConsumer(
+                    FeedbackConfig(
+                        bootstrap=settings.kafka_bootstrap,
+                        reports_topic=settings.topic_reports,
+                        appeals_topic=settings.topic_appeals,
+                        group_id=f"{settings.group_id}-feedback",
+                        dead_letter_topic=settings.topic_dlq,
+                        client_id=f"{settings.transactional_id}-feedback",
+                        retry_max_seconds=settings.kafka_retry_max_seconds,
+                    ),
+                    FeedbackHandler(
+                        store,
+                        parts.clock,
+                        Limits(settings.max_text_chars, settings.max_message_bytes),
+                    ),
+                    parts.clock,
+                    stop,
+                    metrics=parts.metrics,
+                ).run(),
             )
         finally:
             await runner.cleanup()

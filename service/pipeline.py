@@ -144,8 +144,10 @@ class Pipeline:
         limits: Limits,
         *,
         normalize: Normalizer = str.casefold,  # the service passes the classifier's
+        shadow_classifier: Classifier | None = None,
     ) -> None:
         self._classifier = classifier
+        self._shadow_classifier = shadow_classifier
         self._policy = policy
         self._clock = clock
         self._topics = topics
@@ -157,8 +159,20 @@ class Pipeline:
         return self._classifier.version
 
     @property
+    def classifier(self) -> Classifier:
+        return self._classifier
+
+    @property
     def policy(self) -> Policy:
         return self._policy
+
+    def set_classifier(self, classifier: Classifier) -> None:
+        """Takes effect from the next batch: a batch is scored and labelled by one model."""
+        self._classifier = classifier
+
+    @property
+    def shadow_model_version(self) -> str | None:
+        return None if self._shadow_classifier is None else self._shadow_classifier.version
 
     def set_policy(self, policy: Policy) -> None:
         """Takes effect from the next batch; the batch in hand keeps the one it began with."""
@@ -182,10 +196,16 @@ class Pipeline:
         return Prepared(order, dead, self._policy)
 
     def finish(self, prepared: Prepared, activity: Activity) -> BatchOutcome:
+        classifier, shadow_classifier = self._classifier, self._shadow_classifier
         valid = [v for v in prepared.order if isinstance(v, _Valid)]
-        scored = self._score([v.comment for v in valid])
+        scored = self._score(classifier, [v.comment for v in valid])
         outcome = BatchOutcome(records=[], scoring_failures=scored.count(None))
         scores = iter(scored)
+        shadow_scores = iter(
+            self._score(shadow_classifier, [v.comment for v in valid])
+            if shadow_classifier is not None
+            else ()
+        )
         errors = iter(error for _, error in prepared.dead)
         state = _BatchState(activity)
         policy = prepared.policy
@@ -202,18 +222,33 @@ class Pipeline:
                 score,
                 site_policy,
                 context,
-                model_version=self._classifier.version,
+                model_version=classifier.version,
                 policy_version=policy.version,
             )
             self._publish(outcome, item, decision, now)
             shadow_policy = policy.shadow.get(item.comment.site_id)
-            if shadow_policy is not None:
+            if shadow_classifier is not None:
+                # a candidate model: every comment, with the shadow policy if there is one
+                shadow_score = next(shadow_scores)
+                shadow_site = shadow_policy or site_policy
+                shadow = decide(
+                    item.comment,
+                    shadow_score,
+                    shadow_site,
+                    state.context(item, shadow_site, now),
+                    model_version=shadow_classifier.version,
+                    policy_version=policy.shadow_version or policy.version
+                    if shadow_policy is not None
+                    else policy.version,
+                )
+                self._publish_shadow(outcome, item, shadow, now)
+            elif shadow_policy is not None:
                 shadow = decide(
                     item.comment,
                     score,
                     shadow_policy,
                     state.context(item, shadow_policy, now),
-                    model_version=self._classifier.version,
+                    model_version=classifier.version,
                     policy_version=policy.shadow_version or policy.version,
                 )
                 self._publish_shadow(outcome, item, shadow, now)
@@ -241,22 +276,22 @@ class Pipeline:
         )
         outcome.shadow_actions[decision.action.value] += 1
 
-    def _score(self, comments: Sequence[Comment]) -> list[Scores | None]:
+    def _score(self, classifier: Classifier, comments: Sequence[Comment]) -> list[Scores | None]:
         """Score the batch at once; if that fails, one by one, so one comment that breaks
         the model gets the site's failure policy instead of taking its batch down."""
         if not comments:
             return []
         try:
-            batch = self._classifier.score(comments)
+            batch = classifier.score(comments)
             if len(batch) == len(comments) and all(_valid_scores(s) for s in batch):
                 return list(batch)
         except Exception:
             log.exception("batch scoring failed; scoring one by one")
-        return [self._score_one(comment) for comment in comments]
+        return [self._score_one(classifier, comment) for comment in comments]
 
-    def _score_one(self, comment: Comment) -> Scores | None:
+    def _score_one(self, classifier: Classifier, comment: Comment) -> Scores | None:
         try:
-            [scores] = self._classifier.score([comment])
+            [scores] = classifier.score([comment])
         except Exception:  # the model is a black box: any failure is this comment's
             log.exception(
                 "scoring failed",

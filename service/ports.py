@@ -7,6 +7,12 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
+from service.domain.feedback import (
+    Feedback,
+    FeedbackOutcome,
+    LabelledExample,
+    ReporterStats,
+)
 from service.domain.model import Comment, Scores
 from service.domain.review import (
     Activity,
@@ -182,3 +188,27 @@ class PipelineMetrics(Protocol):
 
 class ReviewMetrics(Protocol):
     def moderator_action(self, action: str, count: int = 1) -> None: ...
+
+
+class LearningStore(Protocol):
+    """Reports, appeals, reporter reliability and the label store, beside the review queue
+    (the SQL store implements both). Moderator decisions write labels in `ReviewStore.decide`."""
+
+    async def apply_feedback(self, feedback: Feedback) -> FeedbackOutcome:
+        """Put the comment (back) into the review queue with the reason shown, or merge into
+        its pending item. Idempotent per (kind, comment, reporter/author): a repeat is a
+        `DUPLICATE` and changes nothing. Raises `UnknownComment`, or `NotRejected` for an
+        appeal of an approved comment."""
+        ...
+
+    async def reporter_stats(self, site_id: str, reporter_id: str) -> ReporterStats: ...
+
+    async def labels(
+        self, *, site_id: str | None = None, latest_only: bool = True
+    ) -> list[LabelledExample]:
+        """Labelled examples, oldest first; with `latest_only`, one per comment (its last)."""
+        ...
+
+    async def recent_scores(self, site_id: str, *, since: datetime, limit: int) -> list[Scores]:
+        """The scores of a site's comments decided since then, newest first."""
+        ...

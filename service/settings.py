@@ -41,6 +41,8 @@ class Settings:  # secrets are kept out of repr: settings may be logged
     topic_decisions: str
     topic_dlq: str
     topic_shadow: str
+    topic_reports: str
+    topic_appeals: str
     group_id: str
     instance_id: str
     transactional_id: str
@@ -56,6 +58,8 @@ class Settings:  # secrets are kept out of repr: settings may be logged
     coral_secrets: tuple[str, ...] = field(repr=False)
     coral_budget_seconds: float
     coral_staff: str
+    model_reload_seconds: float = 10.0  # 0: never look for a promoted model
+    shadow_model_path: Path | None = None  # a candidate model scored beside the live one
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Settings:
@@ -91,6 +95,8 @@ class Settings:  # secrets are kept out of repr: settings may be logged
             topic_decisions=r.get("TOPIC_DECISIONS", _topic, "comment-decisions"),
             topic_dlq=r.get("TOPIC_DLQ", _topic, "comments-dlq"),
             topic_shadow=r.get("TOPIC_SHADOW", _topic, "comment-decisions-shadow"),
+            topic_reports=r.get("TOPIC_REPORTS", _topic, "comment-reports"),
+            topic_appeals=r.get("TOPIC_APPEALS", _topic, "comment-appeals"),
             group_id=group_id,
             instance_id=instance_id,
             transactional_id=r.get("TRANSACTIONAL_ID", _name, f"{group_id}-{instance_id}"),
@@ -106,6 +112,8 @@ class Settings:  # secrets are kept out of repr: settings may be logged
             coral_secrets=r.get("CORAL_SECRETS", _secrets, ()),
             coral_budget_seconds=r.get("CORAL_BUDGET_MS", _float_in(1, 60_000), 200.0) / 1000,
             coral_staff=r.get("CORAL_STAFF", _one_of("approve", "score"), "approve"),
+            model_reload_seconds=r.get("MODEL_RELOAD_SECONDS", _float_in(0, 86_400), 10.0),
+            shadow_model_path=r.get("SHADOW_MODEL_PATH", path, None),
             policy=_policy(r, r.get("POLICY_VERSION", _name, "env-1"), spam, abuse),
         )
         r.raise_if_problems()

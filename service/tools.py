@@ -30,6 +30,8 @@ async def create_topics(settings: Settings, partitions: int) -> int:
         settings.topic_decisions,
         settings.topic_dlq,
         settings.topic_shadow,
+        settings.topic_reports,
+        settings.topic_appeals,
     ]
     created = await kafka.create_topics(settings.kafka_bootstrap, names, partitions)
     log.info("topics ready", extra={"topics": names, "created_topics": created})

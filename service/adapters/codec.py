@@ -17,11 +17,14 @@ from typing import Any, Final
 
 from service.domain.errors import InvalidComment
 from service.domain.errors import InvalidCommentReason as R
+from service.domain.feedback import Feedback, FeedbackKind
 from service.domain.model import Author, Comment, Decision
 
 COMMENT_SCHEMA: Final = "moderation.comment.v1"
 DECISION_SCHEMA: Final = "moderation.decision.v1"
 DEAD_LETTER_SCHEMA: Final = "moderation.dead-letter.v1"
+REPORT_SCHEMA: Final = "moderation.report.v1"
+APPEAL_SCHEMA: Final = "moderation.appeal.v1"
 
 # Auto decisions get a name-based id: a replayed batch re-creates the same event_id, so a
 # consumer that dedupes by event_id is safe even outside read_committed.
@@ -29,6 +32,8 @@ _EVENT_NAMESPACE: Final = uuid.UUID("6f1c1d1e-6b5e-4c8e-9d38-4f0f3b5a2c11")
 
 _ID_RE: Final = re.compile(r"[^\x00-\x1f\x7f]{1,256}")
 _SITE_RE: Final = re.compile(r"[A-Za-z0-9._-]{1,128}")
+_ID_RULE: Final = "1 to 256 characters without control characters"
+_SITE_RULE: Final = "1 to 128 characters of A-Z a-z 0-9 . _ -"
 _KNOWN: Final = frozenset(
     {"schema", "id", "site_id", "text", "thread_id", "parent_id", "author", "created_at", "lang"}
 )
@@ -123,6 +128,10 @@ def _author(doc: Mapping[str, Any]) -> Author:
 
 def decode_comment(value: bytes | None, limits: Limits) -> Comment:
     """Parse one `comments` record value, or raise `InvalidComment` saying why not."""
+    return comment_from_mapping(_json_object(value, limits, "a comment event"), limits)
+
+
+def _json_object(value: bytes | None, limits: Limits, what: str) -> dict[str, Any]:
     if value is None:
         raise InvalidComment(R.INVALID_JSON, "record has no value (tombstone)")
     if len(value) > limits.max_message_bytes:
@@ -142,16 +151,48 @@ def decode_comment(value: bytes | None, limits: Limits) -> Comment:
     except ValueError as exc:
         raise InvalidComment(R.INVALID_JSON, f"not valid JSON: {exc}") from exc
     if not isinstance(doc, dict):
-        raise InvalidComment(
-            R.NOT_AN_OBJECT, f"a comment event is a JSON object, got {_type_name(doc)}"
-        )
+        raise InvalidComment(R.NOT_AN_OBJECT, f"{what} is a JSON object, got {_type_name(doc)}")
     if _SURROGATE_ESCAPE.search(text):
         # Escaped lone surrogates ("\\ud800") parse, but cannot be encoded again.
         try:
             json.dumps(doc, ensure_ascii=False).encode("utf-8")
         except UnicodeEncodeError as exc:
             raise InvalidComment(R.INVALID_VALUE, "a string holds an unpaired surrogate") from exc
-    return comment_from_mapping(doc, limits)
+    return doc
+
+
+_FEEDBACK_ACTOR: Final = {FeedbackKind.REPORT: "reporter_id", FeedbackKind.APPEAL: "author_id"}
+_FEEDBACK_SCHEMA: Final = {FeedbackKind.REPORT: REPORT_SCHEMA, FeedbackKind.APPEAL: APPEAL_SCHEMA}
+
+
+def decode_feedback(
+    kind: FeedbackKind, value: bytes | None, limits: Limits, received_at: datetime
+) -> Feedback:
+    """Parse one `comment-reports` or `comment-appeals` record value (see the schemas), or
+    raise `InvalidComment` saying why not. A report must name its reporter; an appeal may
+    name the author."""
+    doc = _json_object(value, limits, f"a {kind.value} event")
+    schema = doc.get("schema", _FEEDBACK_SCHEMA[kind])
+    if schema != _FEEDBACK_SCHEMA[kind]:
+        raise InvalidComment(
+            R.UNSUPPORTED_SCHEMA, f"schema {str(schema)[:60]!r} is not {_FEEDBACK_SCHEMA[kind]!r}"
+        )
+    comment_id = _checked_id(
+        _string(doc, "comment_id", required=True) or "", "comment_id", _ID_RE, _ID_RULE
+    )
+    site_id = _checked_id(
+        _string(doc, "site_id", required=True) or "", "site_id", _SITE_RE, _SITE_RULE
+    )
+    actor_field = _FEEDBACK_ACTOR[kind]
+    actor = _string(doc, actor_field, required=kind is FeedbackKind.REPORT)
+    if actor is not None:
+        _checked_id(actor, actor_field, _ID_RE, _ID_RULE)
+    reason = (_string(doc, "reason", required=True) or "").strip()
+    if not reason or len(reason) > _MAX_OPTIONAL_CHARS:
+        raise InvalidComment(
+            R.INVALID_VALUE, f"field 'reason' must be 1 to {_MAX_OPTIONAL_CHARS} characters"
+        )
+    return Feedback(kind, site_id, comment_id, actor or "", reason, received_at)
 
 
 def comment_from_mapping(doc: Mapping[str, Any], limits: Limits) -> Comment:
@@ -160,17 +201,9 @@ def comment_from_mapping(doc: Mapping[str, Any], limits: Limits) -> Comment:
         raise InvalidComment(
             R.UNSUPPORTED_SCHEMA, f"schema {str(schema)[:60]!r} is not {COMMENT_SCHEMA!r}"
         )
-    comment_id = _checked_id(
-        _string(doc, "id", required=True) or "",
-        "id",
-        _ID_RE,
-        "1 to 256 characters without control characters",
-    )
+    comment_id = _checked_id(_string(doc, "id", required=True) or "", "id", _ID_RE, _ID_RULE)
     site_id = _checked_id(
-        _string(doc, "site_id", required=True) or "",
-        "site_id",
-        _SITE_RE,
-        "1 to 128 characters of A-Z a-z 0-9 . _ -",
+        _string(doc, "site_id", required=True) or "", "site_id", _SITE_RE, _SITE_RULE
     )
     text = _string(doc, "text", required=True) or ""
     if len(text) > limits.max_text_chars:

@@ -26,6 +26,8 @@ class InvalidCommentReason(StrEnum):
     INVALID_VALUE = "invalid_value"
     TEXT_TOO_LONG = "text_too_long"
     INVALID_TIMESTAMP = "invalid_timestamp"
+    UNKNOWN_COMMENT = "unknown_comment"  # a report or appeal of a comment never decided here
+    NOT_REJECTED = "not_rejected"  # an appeal of a comment that is not rejected
 
 
 class InvalidComment(ModerationError):

@@ -40,6 +40,8 @@ class ReasonCode(StrEnum):
     CAMPAIGN = "campaign"
     SCORING_FAILED = "scoring_failed"
     STAFF_AUTHOR = "staff_author"
+    REPORTED = "reported"  # a reader flagged the comment after it was decided
+    APPEALED = "appealed"  # the author contested its rejection
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ class ReviewStatus(StrEnum):
 class QueueOrder(StrEnum):
     OLDEST = "oldest"  # first queued first
     RISK = "risk"  # highest max(spam, abuse) first
+    REPORTS = "reports"  # most credible reports first (summed reporter reliability), then risk
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +101,7 @@ class ReviewItem:
     decided_at: datetime | None
     decision_reason: ModeratorReason | None
     note: str | None
+    report_weight: float = 0.0  # summed reliability of this round's reporters
 
     @property
     def risk(self) -> float:

@@ -82,4 +82,53 @@ MIGRATIONS: Final[tuple[tuple[int, str, tuple[str, ...]], ...]] = (
             "CREATE INDEX comments_text ON comments (text_hash, auto_decided_at_ms)",
         ),
     ),
+    (
+        3,
+        "reports, appeals, reporter reliability and the label store",
+        (
+            # reasons added by reports and appeals to the current review round (JSON list)
+            "ALTER TABLE comments ADD COLUMN flags TEXT",
+            "ALTER TABLE comments ADD COLUMN report_weight DOUBLE PRECISION NOT NULL DEFAULT 0",
+            "CREATE INDEX comments_reports ON comments (status, site_id, report_weight)",
+            """
+            CREATE TABLE feedback (
+                id {autoid},
+                kind TEXT NOT NULL,
+                site_id TEXT NOT NULL,
+                comment_id TEXT NOT NULL,
+                actor_id TEXT NOT NULL,
+                reason TEXT NOT NULL,
+                received_at_ms BIGINT NOT NULL,
+                outcome TEXT,
+                UNIQUE (kind, site_id, comment_id, actor_id)
+            )
+            """,
+            "CREATE INDEX feedback_open ON feedback (site_id, comment_id, outcome)",
+            """
+            CREATE TABLE reporters (
+                site_id TEXT NOT NULL,
+                reporter_id TEXT NOT NULL,
+                upheld INTEGER NOT NULL DEFAULT 0,
+                dismissed INTEGER NOT NULL DEFAULT 0,
+                PRIMARY KEY (site_id, reporter_id)
+            )
+            """,
+            """
+            CREATE TABLE labels (
+                id {autoid},
+                site_id TEXT NOT NULL,
+                comment_id TEXT NOT NULL,
+                text TEXT NOT NULL,
+                label TEXT NOT NULL,
+                auto_action TEXT NOT NULL,
+                final_action TEXT NOT NULL,
+                overturned INTEGER NOT NULL,
+                labelled_by TEXT NOT NULL,
+                labelled_at_ms BIGINT NOT NULL
+            )
+            """,
+            "CREATE INDEX labels_time ON labels (labelled_at_ms, id)",
+            "CREATE INDEX labels_site ON labels (site_id, labelled_at_ms)",
+        ),
+    ),
 )

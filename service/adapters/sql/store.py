@@ -23,6 +23,18 @@ from service.domain.errors import (
     StoreFailed,
     StoreUnavailable,
 )
+from service.domain.feedback import (
+    Feedback,
+    FeedbackKind,
+    FeedbackOutcome,
+    LabelledExample,
+    NotRejected,
+    ReporterStats,
+    TrainingLabel,
+    UnknownComment,
+    overturned,
+    training_label,
+)
 from service.domain.model import Action, Decision, ModeratorReason, Reason, ReasonCode, Scores
 from service.domain.review import (
     Activity,
@@ -43,11 +55,13 @@ from service.domain.review import (
 )
 
 T = TypeVar("T")
+_MAX_FLAGS: Final = 20  # reasons kept from one round's reports (the count is in the weight)
 
 _ITEM_COLUMNS: Final = (
     "site_id, comment_id, text, author_id, author_name, thread_id, created_at_ms, spam, abuse, "
     "reasons, model_version, policy_version, queued_at_ms, status, claimed_by, "
-    "claim_expires_at_ms, decision, decided_by, decided_at_ms, decision_reason, note"
+    "claim_expires_at_ms, decision, decided_by, decided_at_ms, decision_reason, note, flags, "
+    "report_weight"
 )
 
 
@@ -106,8 +120,13 @@ def _reason_code(code: str) -> ReasonCode | ModeratorReason:
         return ModeratorReason(code)
 
 
+def _reasons(raw: str | None) -> tuple[Reason, ...]:
+    return tuple(Reason(_reason_code(r["code"]), r["detail"]) for r in json.loads(raw or "[]"))
+
+
 def _item(row: Row) -> ReviewItem:
-    reasons = tuple(Reason(_reason_code(r["code"]), r["detail"]) for r in json.loads(row[9]))
+    # the automatic decision's reasons, then those the round's reports and appeals added
+    reasons = _reasons(row[9]) + _reasons(row[21])
     return ReviewItem(
         site_id=row[0],
         comment_id=row[1],
@@ -129,6 +148,7 @@ def _item(row: Row) -> ReviewItem:
         decided_at=_at(row[18]),
         decision_reason=ModeratorReason(row[19]) if row[19] else None,
         note=row[20],
+        report_weight=float(row[22] or 0.0),
     )
 
 
@@ -400,11 +420,11 @@ class SqlReviewStore:
         now: datetime,
     ) -> list[ReviewItem]:
         def claim() -> list[ReviewItem]:
-            order_sql = (
-                "queued_at_ms, comment_id"
-                if order is QueueOrder.OLDEST
-                else "risk DESC, comment_id"
-            )
+            order_sql = {
+                QueueOrder.OLDEST: "queued_at_ms, comment_id",
+                QueueOrder.RISK: "risk DESC, comment_id",
+                QueueOrder.REPORTS: "report_weight DESC, risk DESC, queued_at_ms, comment_id",
+            }[order]
             with self._db.transaction(write=True) as tx:
                 picked = tx.fetchall(
                     "SELECT comment_id FROM comments WHERE site_id = ? AND status = 'pending' "
@@ -464,8 +484,8 @@ class SqlReviewStore:
             key = (decision.site_id, decision.comment_id)
             with self._db.transaction(write=True) as tx:
                 row = tx.fetchone(
-                    "SELECT status, claimed_by, claim_expires_at_ms, decided_by FROM comments "
-                    f"WHERE site_id = ? AND comment_id = ?{self._db.for_update}",
+                    "SELECT status, claimed_by, claim_expires_at_ms, decided_by, auto_action, "
+                    f"text FROM comments WHERE site_id = ? AND comment_id = ?{self._db.for_update}",
                     key,
                 )
                 if row is None or row[0] is None:
@@ -502,6 +522,7 @@ class SqlReviewStore:
                     detail=f"{decision.action.value} ({decision.reason.value})",
                     now=now,
                 )
+                self._learn(tx, decision, Action(row[4]), row[5], now)
                 item = tx.fetchone(
                     f"SELECT {_ITEM_COLUMNS} FROM comments WHERE site_id = ? AND comment_id = ?",
                     key,
@@ -510,6 +531,194 @@ class SqlReviewStore:
             return _item(item)
 
         return await self._run(decide)
+
+    def _learn(
+        self, tx: Tx, decision: ModeratorDecision, auto_action: Action, text: str, now: datetime
+    ) -> None:
+        """In the decision's transaction: the labelled example, and the verdict on this
+        round's reports (upheld by a rejection) and appeals (upheld by an approval)."""
+        key = (decision.site_id, decision.comment_id)
+        tx.execute(
+            "INSERT INTO labels (site_id, comment_id, text, label, auto_action, final_action, "
+            "overturned, labelled_by, labelled_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                *key,
+                text,
+                training_label(decision.action, decision.reason).value,
+                auto_action.value,
+                decision.action.value,
+                int(overturned(auto_action, decision.action)),
+                f"moderator:{decision.moderator_id}",
+                _ms(now),
+            ),
+        )
+        rejected = decision.action is Action.REJECT
+        reporters = [
+            r[0]
+            for r in tx.fetchall(
+                "SELECT actor_id FROM feedback WHERE site_id = ? AND comment_id = ? "
+                "AND kind = 'report' AND outcome IS NULL",
+                key,
+            )
+        ]
+        tx.execute(
+            "UPDATE feedback SET outcome = CASE WHEN kind = 'report' THEN ? ELSE ? END "
+            "WHERE site_id = ? AND comment_id = ? AND outcome IS NULL",
+            ("upheld" if rejected else "dismissed", "dismissed" if rejected else "upheld", *key),
+        )
+        for reporter in reporters:
+            tx.execute(
+                "INSERT INTO reporters (site_id, reporter_id, upheld, dismissed) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (site_id, reporter_id) DO UPDATE SET "
+                "upheld = reporters.upheld + excluded.upheld, "
+                "dismissed = reporters.dismissed + excluded.dismissed",
+                (decision.site_id, reporter, int(rejected), int(not rejected)),
+            )
+
+    async def apply_feedback(self, feedback: Feedback) -> FeedbackOutcome:
+        def apply() -> FeedbackOutcome:
+            key = (feedback.site_id, feedback.comment_id)
+            with self._db.transaction(write=True) as tx:
+                row = tx.fetchone(
+                    "SELECT status, COALESCE(decision, auto_action), flags FROM comments "
+                    f"WHERE site_id = ? AND comment_id = ?{self._db.for_update}",
+                    key,
+                )
+                if row is None:
+                    raise UnknownComment(*key)
+                pending = row[0] == ReviewStatus.PENDING.value
+                action = Action.REVIEW if pending else Action(row[1])
+                inserted = tx.execute(
+                    "INSERT INTO feedback (kind, site_id, comment_id, actor_id, reason, "
+                    "received_at_ms) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                    (
+                        feedback.kind.value,
+                        *key,
+                        feedback.actor_id,
+                        feedback.reason[:2000],
+                        _ms(feedback.at),
+                    ),
+                )
+                if inserted == 0:
+                    return FeedbackOutcome.DUPLICATE
+                if feedback.kind is FeedbackKind.APPEAL and action is Action.APPROVE:
+                    raise NotRejected(*key, action.value)  # rolls the insert back
+                if feedback.kind is FeedbackKind.REPORT and action is Action.REJECT:
+                    tx.execute(
+                        "UPDATE feedback SET outcome = 'moot' WHERE kind = 'report' "
+                        "AND site_id = ? AND comment_id = ? AND actor_id = ?",
+                        (*key, feedback.actor_id),
+                    )
+                    return FeedbackOutcome.NOT_APPLICABLE
+                weight = 0.0
+                if feedback.kind is FeedbackKind.REPORT:
+                    stats = self._reporter(tx, feedback.site_id, feedback.actor_id)
+                    weight = stats.reliability
+                    detail = (
+                        f"reported by {feedback.actor_id} (upheld {stats.upheld} of "
+                        f"{stats.upheld + stats.dismissed} earlier reports): {feedback.reason}"
+                    )
+                    code = ReasonCode.REPORTED
+                else:
+                    detail = f"appealed by the author: {feedback.reason}"
+                    code = ReasonCode.APPEALED
+                flag = {"code": code.value, "detail": detail[:2000]}
+                if pending:
+                    flags = [*json.loads(row[2] or "[]"), flag][-_MAX_FLAGS:]
+                    tx.execute(
+                        "UPDATE comments SET flags = ?, report_weight = report_weight + ?, "
+                        "reason_codes = CASE WHEN reason_codes LIKE ? THEN reason_codes "
+                        "ELSE reason_codes || ? END WHERE site_id = ? AND comment_id = ?",
+                        (json.dumps(flags), weight, f"%,{code.value},%", f"{code.value},", *key),
+                    )
+                    return FeedbackOutcome.MERGED
+                tx.execute(
+                    "UPDATE comments SET status = 'pending', queued_at_ms = ?, flags = ?, "
+                    "report_weight = ?, reason_codes = reason_codes || ?, claimed_by = NULL, "
+                    "claim_expires_at_ms = NULL, decision = NULL, decided_by = NULL, "
+                    "decided_at_ms = NULL, decision_reason = NULL, note = NULL "
+                    "WHERE site_id = ? AND comment_id = ?",
+                    (_ms(feedback.at), json.dumps([flag]), weight, f"{code.value},", *key),
+                )
+                self._audit(
+                    tx,
+                    actor=f"{feedback.kind.value}:{feedback.actor_id}",
+                    action="requeue",
+                    site_id=feedback.site_id,
+                    comment_id=feedback.comment_id,
+                    detail=f"{action.value} comment back in the queue: {detail}"[:2000],
+                    now=feedback.at,
+                )
+                return FeedbackOutcome.QUEUED
+
+        return await self._run(apply)
+
+    def _reporter(self, tx: Tx, site_id: str, reporter_id: str) -> ReporterStats:
+        row = tx.fetchone(
+            "SELECT upheld, dismissed FROM reporters WHERE site_id = ? AND reporter_id = ?",
+            (site_id, reporter_id),
+        )
+        upheld, dismissed = (int(row[0]), int(row[1])) if row else (0, 0)
+        return ReporterStats(site_id, reporter_id, upheld, dismissed)
+
+    async def reporter_stats(self, site_id: str, reporter_id: str) -> ReporterStats:
+        def read() -> ReporterStats:
+            with self._db.transaction(write=False) as tx:
+                return self._reporter(tx, site_id, reporter_id)
+
+        return await self._run(read)
+
+    async def labels(
+        self, *, site_id: str | None = None, latest_only: bool = True
+    ) -> list[LabelledExample]:
+        """Labelled examples, oldest first; with `latest_only`, one per comment (its last)."""
+
+        def read() -> list[LabelledExample]:
+            sql = (
+                "SELECT site_id, comment_id, text, label, auto_action, final_action, "
+                "overturned, labelled_by, labelled_at_ms, id FROM labels"
+            )
+            params: list[Any] = []
+            if site_id is not None:
+                sql += " WHERE site_id = ?"
+                params.append(site_id)
+            sql += " ORDER BY labelled_at_ms, id"
+            with self._db.transaction(write=False) as tx:
+                rows = tx.fetchall(sql, params)
+            examples = [
+                LabelledExample(
+                    site_id=r[0],
+                    comment_id=r[1],
+                    text=r[2],
+                    label=TrainingLabel(r[3]),
+                    auto_action=Action(r[4]),
+                    final_action=Action(r[5]),
+                    overturned=bool(r[6]),
+                    labelled_by=r[7],
+                    labelled_at=_at_required(r[8]),
+                )
+                for r in rows
+            ]
+            if not latest_only:
+                return examples
+            last = {(e.site_id, e.comment_id): e for e in examples}
+            return sorted(last.values(), key=lambda e: e.labelled_at)
+
+        return await self._run(read)
+
+    async def recent_scores(self, site_id: str, *, since: datetime, limit: int) -> list[Scores]:
+        """The scores of a site's comments decided since then, newest first."""
+
+        def read() -> list[Scores]:
+            with self._db.transaction(write=False) as tx:
+                rows = tx.fetchall(
+                    "SELECT spam, abuse FROM comments WHERE site_id = ? "
+                    "AND auto_decided_at_ms >= ? ORDER BY auto_decided_at_ms DESC LIMIT ?",
+                    (site_id, _ms(since), limit),
+                )
+            return [Scores(spam=float(r[0]), abuse=float(r[1])) for r in rows]
+
+        return await self._run(read)
 
     async def get_item(self, site_id: str, comment_id: str) -> ReviewItem:
         def get() -> ReviewItem:

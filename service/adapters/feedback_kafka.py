@@ -1,0 +1,150 @@
+"""The Kafka edge of reports and appeals: `comment-reports` and `comment-appeals`.
+
+At least once, made exactly-once in effect by the store: every record is applied (an
+idempotent write) or dead-lettered (delivery awaited) before its offset is committed, so a
+crash re-reads it and changes nothing. The consumer group is the pipeline's with a
+`-feedback` suffix, so instances share the work the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import Counter
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
+from aiokafka.structs import ConsumerRecord
+
+from service.adapters.codec import SourceRecord, encode_dead_letter
+from service.adapters.kafka import Backoff
+from service.domain.errors import StoreUnavailable
+from service.domain.feedback import FeedbackKind
+from service.feedback import FeedbackHandler
+from service.ports import Clock, PipelineMetrics
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackConfig:
+    bootstrap: str
+    reports_topic: str
+    appeals_topic: str
+    group_id: str  # already suffixed
+    dead_letter_topic: str
+    client_id: str = "moderation-feedback"
+    batch_max_records: int = 200
+    poll_timeout_ms: int = 500
+    retry_max_seconds: float = 30.0
+
+
+class FeedbackConsumer:
+    def __init__(
+        self,
+        config: FeedbackConfig,
+        handler: FeedbackHandler,
+        clock: Clock,
+        stop: asyncio.Event,
+        *,
+        metrics: PipelineMetrics | None = None,
+    ) -> None:
+        self._config = config
+        self._handler = handler
+        self._clock = clock
+        self._stop = stop
+        self._metrics = metrics
+        self._backoff = Backoff(0.5, config.retry_max_seconds)
+        self._kinds = {
+            config.reports_topic: FeedbackKind.REPORT,
+            config.appeals_topic: FeedbackKind.APPEAL,
+        }
+        self.outcomes: Counter[str] = Counter()
+
+    async def run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                await self._session()
+            except (KafkaError, OSError, StoreUnavailable) as exc:
+                if self._metrics is not None:
+                    self._metrics.retried("feedback")
+                delay = self._backoff.next_delay()
+                log.warning(
+                    "feedback consumer cannot proceed, retrying",
+                    extra={"error": f"{type(exc).__name__}: {exc}", "retry_in_seconds": delay},
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), timeout=delay)
+
+    async def _session(self) -> None:
+        cfg = self._config
+        consumer = AIOKafkaConsumer(
+            *self._kinds,
+            bootstrap_servers=cfg.bootstrap,
+            group_id=cfg.group_id,
+            enable_auto_commit=False,
+            isolation_level="read_committed",
+            auto_offset_reset="earliest",
+            client_id=f"{cfg.client_id}-consumer",
+        )
+        producer = AIOKafkaProducer(
+            bootstrap_servers=cfg.bootstrap,
+            acks="all",
+            enable_idempotence=True,
+            client_id=f"{cfg.client_id}-dlq",
+        )
+        try:
+            await producer.start()
+            await consumer.start()
+            log.info("consuming feedback", extra={"topics": sorted(self._kinds)})
+            while not self._stop.is_set():
+                batch = await consumer.getmany(
+                    timeout_ms=cfg.poll_timeout_ms, max_records=cfg.batch_max_records
+                )
+                if not batch:
+                    continue
+                offsets: dict[TopicPartition, int] = {}
+                for tp, records in batch.items():
+                    for record in records:
+                        await self._one(producer, record)
+                        offsets[tp] = record.offset + 1
+                await consumer.commit(offsets)
+                self._backoff.reset()
+        finally:
+            for client in (consumer, producer):
+                with contextlib.suppress(KafkaError, OSError, TimeoutError):
+                    await asyncio.wait_for(client.stop(), timeout=10)
+
+    async def _one(self, producer: AIOKafkaProducer, record: ConsumerRecord) -> None:
+        source = SourceRecord(
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            timestamp_ms=record.timestamp,
+            key=record.key,
+            value=record.value,
+            headers=tuple(record.headers or ()),
+        )
+        result = await self._handler.handle(self._kinds[source.topic], source)
+        if result.error is None:
+            self.outcomes[str(result.outcome)] += 1
+            return
+        value, headers = encode_dead_letter(source, result.error, self._clock.now())
+        delivery = await producer.send(
+            self._config.dead_letter_topic, value, key=source.key, headers=headers
+        )
+        await delivery  # the record's offset is committed only once its dead letter is safe
+        self.outcomes["dead_lettered"] += 1
+        if self._metrics is not None:
+            self._metrics.dead_lettered(result.error.reason.value)
+        log.warning(
+            "feedback dead-lettered",
+            extra={
+                "topic": source.topic,
+                "partition": source.partition,
+                "offset": source.offset,
+                "reason": result.error.reason.value,
+            },
+        )

@@ -1,0 +1,124 @@
+"""Model versions on disk, promotion, and the running service's hot swap.
+
+`MODERATION_MODEL_PATH` names the live artifact. Promotion writes the new artifact to
+`<path>.versions/<version>/` and points `<path>` at it with one atomic symlink replace, so a
+reader sees the old model or the new one, never a mix; earlier versions stay beside it for
+rollback (`ln -sfn <path>.versions/<old> <path>`). The first promotion moves a plain artifact
+directory into the versions directory first.
+
+The service polls the live artifact's `model.json`; a new version is loaded in a thread and
+handed to the pipeline, which takes it from its next batch (a batch is scored and labelled by
+one model). A version that fails to load leaves the running model in place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Final
+
+from service.ports import Classifier
+
+log = logging.getLogger(__name__)
+
+METADATA_FILE: Final = "model.json"
+
+
+def live_version(path: Path) -> str | None:
+    """The `model_version` in the artifact's model.json, or None if it cannot be read."""
+    try:
+        metadata = json.loads((path / METADATA_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    version = metadata.get("model_version") if isinstance(metadata, dict) else None
+    return version if isinstance(version, str) else None
+
+
+def versions_dir(model_path: Path) -> Path:
+    return model_path.with_name(model_path.name + ".versions")
+
+
+def promote(model_path: Path, candidate: Path, version: str) -> Path:
+    """Make the artifact directory `candidate` the live model at `model_path`; returns where
+    the new version now lives. The previous live version is kept in the versions directory."""
+    store = versions_dir(model_path)
+    store.mkdir(parents=True, exist_ok=True)
+    target = store / version
+    if target.exists():
+        raise FileExistsError(f"version {version} already exists at {target}")
+    if model_path.is_dir() and not model_path.is_symlink():
+        # the first promotion: keep the plain artifact directory as a version
+        old = live_version(model_path) or "previous"
+        keep = store / old
+        suffix = 1
+        while keep.exists():
+            keep = store / f"{old}.{suffix}"
+            suffix += 1
+        model_path.rename(keep)
+        model_path.symlink_to(keep.relative_to(model_path.parent))
+    candidate.rename(target)
+    link = model_path.with_name(f".{model_path.name}.{os.getpid()}.link")
+    with contextlib.suppress(FileNotFoundError):
+        link.unlink()
+    link.symlink_to(target.relative_to(model_path.parent))
+    link.replace(model_path)
+    return target
+
+
+class ModelWatcher:
+    """Polls the live artifact and swaps a newly promoted model into the pipeline."""
+
+    def __init__(
+        self,
+        path: Path,
+        current: Classifier,
+        *,
+        load: Callable[[Path], Classifier],
+        on_swap: Callable[[Classifier], None],
+        every_seconds: float = 10.0,
+    ) -> None:
+        self._path = path
+        self._load = load
+        self._on_swap = on_swap
+        self._every = every_seconds
+        self.current = current
+        self._failed: str | None = None
+        self._lock = asyncio.Lock()
+
+    async def check(self) -> bool:
+        """Load and swap in the live artifact if its version differs; True if swapped."""
+        async with self._lock:
+            version = await asyncio.to_thread(live_version, self._path)
+            if version is None or version in (self.current.version, self._failed):
+                return False
+            try:
+                model = await asyncio.to_thread(self._load, self._path)
+            except Exception:  # a broken artifact must not stop the service
+                self._failed = version
+                log.exception(
+                    "new model version failed to load; keeping the running one",
+                    extra={"model_version": version, "running": self.current.version},
+                )
+                return False
+            previous, self.current, self._failed = self.current, model, None
+            self._on_swap(model)
+            log.info(
+                "model swapped",
+                extra={"model_version": model.version, "previous": previous.version},
+            )
+            return True
+
+    async def run(self, stop: asyncio.Event) -> None:
+        if self._every <= 0:
+            await stop.wait()
+            return
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self._every)
+            if not stop.is_set():
+                await self.check()
