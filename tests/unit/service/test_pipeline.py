@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
 from service.adapters.codec import Limits, SourceRecord, auto_event_id
+from service.domain.model import Comment, Scores
 from service.domain.policy import (
     AuthorRules,
     CampaignRule,
@@ -249,3 +251,61 @@ def test_the_store_is_asked_only_for_the_history_some_rule_reads() -> None:
     campaigns = make(campaign_policy())[0].prepare(events).query(now)
     assert campaigns.authors == ()
     assert campaigns.hashes == (text_hash("hi"),)
+
+
+def test_a_swapped_model_decides_from_the_next_batch_and_is_named_on_its_decisions() -> None:
+    pipeline, old = make()
+    new = KeywordClassifier(version="fake-2")
+    prepared = pipeline.prepare([record(0, comment("a", "hello"))])
+
+    pipeline.set_classifier(new)  # while a batch is in hand
+    first = pipeline.finish(prepared, Activity())
+    second = pipeline.process_batch([record(1, comment("b", "hello"))])
+
+    assert [d["model_version"] for d in docs(first.records, "out")] == ["fake-2"]
+    assert [d["model_version"] for d in docs(second.records, "out")] == ["fake-2"]
+    assert old.calls == []
+    assert new.calls == [1, 1]
+    assert pipeline.model_version == "fake-2"
+
+
+def test_a_batch_is_scored_and_labelled_by_the_model_it_began_with() -> None:
+    class SwappingClassifier(KeywordClassifier):
+        """Swaps the pipeline's model while it scores, as the hot swap could."""
+
+        target: Pipeline | None = None
+
+        def score(self, comments: Sequence[Comment]) -> list[Scores]:
+            if self.target is not None:
+                self.target.set_classifier(KeywordClassifier(version="fake-3"))
+            return super().score(comments)
+
+    model = SwappingClassifier(version="fake-1")
+    pipeline = Pipeline(model, POLICY, CLOCK, TOPICS, Limits())
+    model.target = pipeline
+
+    outcome = pipeline.process_batch([record(0, comment("a", "hi")), record(1, comment("b", "x"))])
+
+    assert {d["model_version"] for d in docs(outcome.records, "out")} == {"fake-1"}
+    assert pipeline.model_version == "fake-3"
+
+
+def test_a_candidate_model_in_shadow_decides_every_comment_beside_the_live_one() -> None:
+    live = KeywordClassifier(version="live-1")
+
+    class Strict(KeywordClassifier):
+        def score(self, comments: Sequence[Comment]) -> list[Scores]:
+            return [Scores(spam=0.95, abuse=0.0) for _ in comments]
+
+    candidate = Strict(version="candidate-7")
+    pipeline = Pipeline(live, POLICY, CLOCK, TOPICS, Limits(), shadow_classifier=candidate)
+
+    outcome = pipeline.process_batch([record(0, comment("a", "hello")), record(1, b"{")])
+
+    [decision] = docs(outcome.records, "out")
+    [shadow] = docs(outcome.records, "shadow")
+    assert (decision["action"], decision["model_version"]) == ("approve", "live-1")
+    assert (shadow["action"], shadow["model_version"]) == ("reject", "candidate-7")
+    assert shadow["comment_id"] == "a"
+    assert outcome.shadow_actions == {"reject": 1}
+    assert pipeline.shadow_model_version == "candidate-7"

@@ -1,0 +1,101 @@
+"""Promotion on disk and the hot swap's watcher (artifacts faked by their model.json)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from service.model_registry import ModelWatcher, live_version, promote, versions_dir
+from service.ports import Classifier
+from tests.fakes import KeywordClassifier
+
+
+def artifact(where: Path, version: str) -> Path:
+    where.mkdir(parents=True)
+    (where / "model.json").write_text(json.dumps({"model_version": version}))
+    return where
+
+
+def test_the_first_promotion_keeps_the_plain_artifact_as_a_version(tmp_path: Path) -> None:
+    live = artifact(tmp_path / "model", "v1")
+
+    where = promote(live, artifact(tmp_path / "staged", "v2"), "v2")
+
+    assert live.is_symlink()
+    assert live_version(live) == "v2"
+    assert where == versions_dir(live) / "v2"
+    assert live_version(versions_dir(live) / "v1") == "v1"  # for rollback
+    assert not (tmp_path / "staged").exists()
+
+
+def test_later_promotions_swap_the_link_and_refuse_an_existing_version(tmp_path: Path) -> None:
+    live = artifact(tmp_path / "model", "v1")
+    promote(live, artifact(tmp_path / "s2", "v2"), "v2")
+
+    promote(live, artifact(tmp_path / "s3", "v3"), "v3")
+
+    assert live_version(live) == "v3"
+    assert sorted(p.name for p in versions_dir(live).iterdir()) == ["v1", "v2", "v3"]
+    assert not list(tmp_path.glob(".model.*.link"))
+    with pytest.raises(FileExistsError):
+        promote(live, artifact(tmp_path / "s4", "v2"), "v2")
+    assert live_version(live) == "v3"
+
+
+def test_an_unreadable_artifact_has_no_version(tmp_path: Path) -> None:
+    assert live_version(tmp_path / "missing") is None
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "model.json").write_text("{not json")
+    assert live_version(tmp_path / "bad") is None
+
+
+@dataclass
+class Swaps:
+    got: list[str]
+
+    def __call__(self, model: Classifier) -> None:
+        self.got.append(model.version)
+
+
+def loader(broken: set[str]) -> Callable[[Path], Classifier]:
+    def load(path: Path) -> Classifier:
+        version = live_version(path)
+        assert version is not None
+        if version in broken:
+            raise ValueError(f"{version} is corrupt")
+        return KeywordClassifier(version=version)
+
+    return load
+
+
+async def test_the_watcher_swaps_in_a_new_version_once(tmp_path: Path) -> None:
+    live = artifact(tmp_path / "model", "v1")
+    swaps = Swaps([])
+    watcher = ModelWatcher(live, KeywordClassifier(version="v1"), load=loader(set()), on_swap=swaps)
+
+    assert not await watcher.check()
+    promote(live, artifact(tmp_path / "s2", "v2"), "v2")
+    assert await watcher.check()
+    assert not await watcher.check()
+
+    assert swaps.got == ["v2"]
+    assert watcher.current.version == "v2"
+
+
+async def test_a_version_that_fails_to_load_leaves_the_running_model(tmp_path: Path) -> None:
+    live = artifact(tmp_path / "model", "v1")
+    swaps = Swaps([])
+    watcher = ModelWatcher(
+        live, KeywordClassifier(version="v1"), load=loader({"v2"}), on_swap=swaps
+    )
+    promote(live, artifact(tmp_path / "s2", "v2"), "v2")
+
+    assert not await watcher.check()
+    assert watcher.current.version == "v1"
+    promote(live, artifact(tmp_path / "s3", "v3"), "v3")  # a fixed version follows
+    assert await watcher.check()
+    assert swaps.got == ["v3"]
