@@ -36,6 +36,8 @@ class KafkaTopics:
     dlq: str
     group_id: str
     shadow: str
+    reports: str
+    appeals: str
 
     @classmethod
     async def create(cls, partitions: int = 3) -> KafkaTopics:
@@ -46,10 +48,19 @@ class KafkaTopics:
             f"dlq-{tag}",
             f"moderation-{tag}",
             f"shadow-{tag}",
+            f"reports-{tag}",
+            f"appeals-{tag}",
         )
         await create_topics(
             BOOTSTRAP,
-            [topics.comments, topics.decisions, topics.dlq, topics.shadow],
+            [
+                topics.comments,
+                topics.decisions,
+                topics.dlq,
+                topics.shadow,
+                topics.reports,
+                topics.appeals,
+            ],
             partitions,
         )
         return topics
@@ -62,6 +73,8 @@ class KafkaTopics:
             "MODERATION_TOPIC_DLQ": self.dlq,
             "MODERATION_GROUP_ID": self.group_id,
             "MODERATION_TOPIC_SHADOW": self.shadow,
+            "MODERATION_TOPIC_REPORTS": self.reports,
+            "MODERATION_TOPIC_APPEALS": self.appeals,
         }
 
 

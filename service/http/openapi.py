@@ -105,6 +105,12 @@ SCHEMAS: Json = {
             "decided_at": _time_or_null(),
             "decision_reason": _string_or_null(enum=[*(r.value for r in ModeratorReason), None]),
             "note": _string_or_null(),
+            "report_weight": {
+                "type": "number",
+                "minimum": 0,
+                "description": "summed reliability of the readers who reported it this round "
+                "(claim with order=reports to take the most credible first)",
+            },
         }
     ),
     "HistoryEntry": _object(
@@ -321,6 +327,8 @@ def _paths() -> Json:
                                 "type": "string",
                                 "enum": [o.value for o in QueueOrder],
                                 "default": QueueOrder.OLDEST.value,
+                                "description": "oldest first; risk: highest score first; "
+                                "reports: most credible reports first, then risk",
                             },
                         },
                         required=["site_id"],

@@ -39,6 +39,7 @@ def item(i: ReviewItem) -> Json:
         "decided_at": _time(i.decided_at),
         "decision_reason": None if i.decision_reason is None else i.decision_reason.value,
         "note": i.note,
+        "report_weight": i.report_weight,
     }
 
 
