@@ -107,7 +107,7 @@ class PrometheusMetrics:
             self.decisions.labels(action, "auto")
         for action in ("approve", "reject"):
             self.decisions.labels(action, "moderator")
-        for component in ("pipeline", "outbox"):
+        for component in ("pipeline", "outbox", "feedback"):
             self.retries.labels(component)
 
     def versions(self, model: str, policy: str) -> None:
