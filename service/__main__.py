@@ -75,6 +75,12 @@ def _parser() -> argparse.ArgumentParser:
     retrain.add_argument("--data", type=Path, help="dataset directory (default: the shipped one)")
     retrain.add_argument("--dry-run", action="store_true", help="compare, write nothing")
     retrain.add_argument(
+        "--candidate-out",
+        type=Path,
+        help="write the candidate here instead of promoting it (to run it in shadow mode with "
+        "MODERATION_SHADOW_MODEL_PATH first)",
+    )
+    retrain.add_argument(
         "--min-labels", type=_positive, default=50, help="refuse to run with fewer labels"
     )
     suggest = sub.add_parser(
@@ -220,6 +226,7 @@ async def _learning(args: argparse.Namespace, settings: Settings) -> int:
             data_dir=args.data or DEFAULT_DATA_DIR,
             rule=PromotionRule(min_labels=args.min_labels),
             dry_run=args.dry_run,
+            candidate_out=args.candidate_out,
         )
     except retrain.RetrainError as exc:
         print(f"moderation: retrain: {exc}", file=sys.stderr)

@@ -14,7 +14,7 @@ import contextlib
 import json
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
@@ -260,6 +260,7 @@ class ReplayItem:
     key: bytes | None
     value: bytes | None
     headers: tuple[Header, ...]
+    source_topic: str | None = None  # where it was read from: replayed back there
 
     @property
     def replayed_from(self) -> str:
@@ -288,7 +289,8 @@ async def replay(
 ) -> ReplayReport:
     """Read the DLQ topic from its beginning to the end it has when we start; select the dead
     letters whose `reason` is `reason` (every one when None), at most `limit`; unless
-    `dry_run`, publish each one's original key, value and headers to the comments topic with
+    `dry_run`, publish each one's original key, value and headers to the topic it came from
+    (the comments topic, or the reports or appeals topic for feedback) with
     a `moderation.replayed-from: dlq:<partition>:<offset>` header. Records the pipeline
     dead-letters again land after the end we read to, so a replay never feeds itself."""
     if limit is not None and limit < 1:
@@ -350,6 +352,8 @@ async def _select(
                 break
             scanned += 1
             item = _dead_letter(record)
+            if item is not None:
+                item = replace(item, source_topic=_target(settings, item.source_topic))
             if item is None:
                 unreadable.append(f"{record.partition}:{record.offset}")
             elif reason is None or item.reason == reason:
@@ -368,6 +372,8 @@ def _dead_letter(record: ConsumerRecord) -> ReplayItem | None:
         value = _unb64(body.get("value_base64"))
         found_reason = body["reason"]
         detail = body.get("detail", "")
+        source = body.get("source")
+        source_topic = source.get("topic") if isinstance(source, dict) else None
     except (ValueError, TypeError, KeyError, binascii.Error):
         return None
     if not isinstance(found_reason, str) or not isinstance(detail, str):
@@ -378,7 +384,23 @@ def _dead_letter(record: ConsumerRecord) -> ReplayItem | None:
         for name, data in (record.headers or ())
         if not name.startswith("moderation.")
     )
-    return ReplayItem(record.partition, record.offset, found_reason, detail, key, value, headers)
+    return ReplayItem(
+        record.partition,
+        record.offset,
+        found_reason,
+        detail,
+        key,
+        value,
+        headers,
+        source_topic if isinstance(source_topic, str) else None,
+    )
+
+
+def _target(settings: Settings, source_topic: str | None) -> str:
+    """Reports and appeals go back to their own topics; everything else to the comments."""
+    if source_topic in (settings.topic_reports, settings.topic_appeals):
+        return source_topic
+    return settings.topic_comments
 
 
 def _unb64(data: object) -> bytes | None:
@@ -400,7 +422,7 @@ async def _publish(settings: Settings, items: Sequence[ReplayItem]) -> int:
     try:
         sent = [
             await producer.send(
-                settings.topic_comments,
+                item.source_topic or settings.topic_comments,
                 item.value,
                 key=item.key,
                 headers=[*item.headers, (REPLAYED_FROM, item.replayed_from.encode())],
@@ -425,7 +447,10 @@ def format_replay(report: ReplayReport) -> str:
     ]
     for item in report.selected:
         size = "no value" if item.value is None else f"{len(item.value)} bytes"
-        lines.append(f"  {item.replayed_from}  {item.reason:<20} {size:>12}  {item.detail[:80]}")
+        to = "" if item.source_topic in (None, report.target_topic) else f" -> {item.source_topic}"
+        lines.append(
+            f"  {item.replayed_from}  {item.reason:<20} {size:>12}  {item.detail[:80]}{to}"
+        )
     if report.unreadable:
         lines.append(
             f"  skipped {len(report.unreadable)} records that are not dead letters: "

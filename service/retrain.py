@@ -55,8 +55,9 @@ class RetrainReport:
     heads: tuple[HeadComparison, ...]
     verdict: Verdict
     rule: PromotionRule
-    promoted_to: Path | None  # None: refused, or a dry run
+    promoted_to: Path | None  # None: refused, a dry run, or written as a candidate only
     seconds: float
+    candidate_at: Path | None = None  # written for shadow mode, not promoted
 
 
 def head_examples(labels: Sequence[LabelledExample], head: Label) -> list[tuple[str, int]]:
@@ -170,8 +171,11 @@ def retrain(
     data_dir: Path = DEFAULT_DATA_DIR,
     rule: PromotionRule | None = None,
     dry_run: bool = False,
+    candidate_out: Path | None = None,
 ) -> RetrainReport:
-    """Train, compare, and promote if the rule allows. Raises `RetrainError`."""
+    """Train, compare, and promote if the rule allows; with `candidate_out`, write the
+    candidate there instead (to run it in shadow mode first) and promote nothing. Raises
+    `RetrainError`."""
     rule = rule or PromotionRule()
     started = time.perf_counter()
     try:
@@ -217,22 +221,25 @@ def retrain(
     heads = compare(live, candidate, [e for e in tests if e.test], held_back)
     verdict = judge(heads, rule)
     promoted_to = None
-    if verdict.promote and not dry_run and version != live.version:
-        metadata["promotion"] = {
-            "rule": rule.describe(),
-            "heads": [
-                {
-                    "label": h.label.value,
-                    "live_test_auc": round(h.live_test, 4),
-                    "candidate_test_auc": round(h.candidate_test, 4),
-                    "live_test_brier": round(h.live_brier, 4),
-                    "candidate_test_brier": round(h.candidate_brier, 4),
-                    "live_holdout_auc": _round(h.live_holdout),
-                    "candidate_holdout_auc": _round(h.candidate_holdout),
-                }
-                for h in heads
-            ],
-        }
+    metadata["promotion"] = {
+        "rule": rule.describe(),
+        "passed": verdict.promote,
+        "heads": [
+            {
+                "label": h.label.value,
+                "live_test_auc": round(h.live_test, 4),
+                "candidate_test_auc": round(h.candidate_test, 4),
+                "live_test_brier": round(h.live_brier, 4),
+                "candidate_test_brier": round(h.candidate_brier, 4),
+                "live_holdout_auc": _round(h.live_holdout),
+                "candidate_holdout_auc": _round(h.candidate_holdout),
+            }
+            for h in heads
+        ],
+    }
+    if candidate_out is not None:
+        write_artifact(candidate_out, params, metadata)
+    elif verdict.promote and not dry_run and version != live.version:
         with tempfile.TemporaryDirectory(dir=model_path.parent) as scratch:
             staged = Path(scratch) / "candidate"
             write_artifact(staged, params, metadata)
@@ -247,6 +254,7 @@ def retrain(
         rule,
         promoted_to,
         time.perf_counter() - started,
+        candidate_out,
     )
 
 
@@ -273,12 +281,18 @@ def render(report: RetrainReport) -> str:
             f"{_fmt(h.candidate_holdout):>10} {h.holdout_positives:>4}/{h.holdout_negatives:<4}"
         )
     lines += ["", f"rule: {report.rule.describe()}", ""]
+    if report.candidate_at is not None:
+        lines.append(
+            f"candidate written to {report.candidate_at} (not promoted); run it in shadow mode "
+            f"with MODERATION_SHADOW_MODEL_PATH={report.candidate_at}"
+        )
     if report.verdict.promote:
         where = report.promoted_to
         lines.append(
             f"verdict: PROMOTED -> {where}"
             if where is not None
-            else "verdict: passes the rule (dry run or same version: nothing written)"
+            else "verdict: passes the rule (not promoted: dry run, candidate only, or no new "
+            "labels)"
         )
     else:
         lines.append("verdict: REFUSED")

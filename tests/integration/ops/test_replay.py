@@ -184,3 +184,30 @@ async def test_no_reason_selects_every_dead_letter(topics: KafkaTopics, tmp_path
         (p.partition, p.offset) for p in placed
     }
     assert [i.key for i in report.selected if i.key is None] == [None]  # the keyless one
+
+
+async def test_dead_feedback_is_replayed_to_the_topic_it_came_from(
+    topics: KafkaTopics, tmp_path: Path
+) -> None:
+    report = b'{"comment_id": "late", "site_id": "herald", "reporter_id": "r", "reason": "x"}'
+    producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all")
+    await producer.start()
+    try:
+        for topic, value in ((topics.reports, report), (topics.comments, b"{")):
+            body, headers = encode_dead_letter(
+                SourceRecord(topic, 0, 7, None, b"herald:late", value),
+                InvalidComment(R.UNKNOWN_COMMENT, "no decided comment herald:late"),
+                T0,
+            )
+            await producer.send_and_wait(topics.dlq, body, key=b"herald:late", headers=headers)
+    finally:
+        await producer.stop()
+
+    done = await replay(
+        settings_for(topics, tmp_path), reason="unknown_comment", dry_run=False, limit=None
+    )
+
+    assert done.published == 2
+    assert [r.value for r in kcat_raw(topics.reports)] == [report]
+    assert [r.value for r in kcat_raw(topics.comments)] == [b"{"]
+    assert f"-> {topics.reports}" in format_replay(done)

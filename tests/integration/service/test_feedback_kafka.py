@@ -101,7 +101,12 @@ async def test_reports_and_appeals_through_kcat_reach_the_queue_and_teach_reliab
     )
     service = ServiceProcess(
         topics.env()
-        | {"MODERATION_MODEL_PATH": str(tiny_model), "MODERATION_POLICY_FILE": str(policy)},
+        | {
+            "MODERATION_MODEL_PATH": str(tiny_model),
+            "MODERATION_POLICY_FILE": str(policy),
+            # a candidate model in shadow: would-be decisions for every comment, none acted on
+            "MODERATION_SHADOW_MODEL_PATH": str(tiny_model),
+        },
         tmp_path / "service.log",
     )
     try:
@@ -168,6 +173,8 @@ async def test_reports_and_appeals_through_kcat_reach_the_queue_and_teach_reliab
     finally:
         service.ensure_dead()
 
+    shadow = [json.loads(r["payload"]) for r in kcat_consume(topics.shadow)]
+    assert sorted(d["comment_id"] for d in shadow) == ["blocked-1", "fine-1", "fine-2", "fine-3"]
     dead = kcat_consume(topics.dlq)
     reasons = sorted(headers_of(d)["moderation.error.reason"] for d in dead)
     assert reasons == ["missing_field", "not_rejected", "unknown_comment"]

@@ -4,6 +4,7 @@ SQLite label store filled by moderator decisions."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import subprocess
@@ -109,6 +110,16 @@ def test_a_corrupted_label_store_gives_a_worse_candidate_that_is_refused(
     assert not live_model.is_symlink()
     assert not versions_dir(live_model).exists()
 
+    # written as a candidate only (for shadow mode), it carries its verdict with it
+    candidate = tmp_path / "candidate"
+    kept = run(["retrain", "--candidate-out", str(candidate)], tmp_path, live_model)
+    assert kept.returncode == 3
+    assert f"MODERATION_SHADOW_MODEL_PATH={candidate}" in kept.stdout
+    metadata = json.loads((candidate / "model.json").read_text())
+    assert metadata["promotion"]["passed"] is False
+    assert metadata["parent_version"] == before
+    assert live_version(live_model) == before
+
 
 def test_honest_labels_give_a_candidate_that_is_promoted_as_a_new_version(
     live_model: Path, tmp_path: Path
@@ -130,7 +141,7 @@ def test_honest_labels_give_a_candidate_that_is_promoted_as_a_new_version(
 
     again = run(["retrain", "--dry-run"], tmp_path, live_model)  # nothing new to learn
     assert again.returncode == 0, again.stdout + again.stderr
-    assert "nothing written" in again.stdout
+    assert "not promoted" in again.stdout
     assert live_version(live_model) == after
 
 

@@ -85,3 +85,29 @@ def test_thresholds_in_the_wrong_order_are_refused(tmp_path: Path) -> None:
 
 def test_blank_values_mean_the_default(tmp_path: Path) -> None:
     assert Settings.from_env({"MODERATION_HTTP_PORT": "  "}, cwd=tmp_path).http_port == 8080
+
+
+def test_the_learning_loop_settings_have_defaults_and_are_checked(tmp_path: Path) -> None:
+    settings = Settings.from_env({}, cwd=tmp_path)
+    assert (settings.topic_reports, settings.topic_appeals) == (
+        "comment-reports",
+        "comment-appeals",
+    )
+    assert settings.model_reload_seconds == 10.0
+    assert settings.shadow_model_path is None
+
+    custom = Settings.from_env(
+        {"MODERATION_SHADOW_MODEL_PATH": "cand", "MODERATION_MODEL_RELOAD_SECONDS": "0"},
+        cwd=tmp_path,
+    )
+    assert custom.shadow_model_path == tmp_path / "cand"
+    assert custom.model_reload_seconds == 0.0
+
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env(
+            {"MODERATION_TOPIC_REPORTS": "no spaces", "MODERATION_MODEL_RELOAD_SECONDS": "-1"},
+            cwd=tmp_path,
+        )
+    problems = "\n".join(caught.value.problems)
+    assert "MODERATION_TOPIC_REPORTS=" in problems
+    assert "MODERATION_MODEL_RELOAD_SECONDS=" in problems
