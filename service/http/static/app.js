@@ -180,6 +180,9 @@
         const mine = state.me && item.claimed_by === state.me.id;
         head.append(el("span", "badge " + (mine ? "mine" : "other"), mine ? "claimed by you" : "claimed by " + item.claimed_by));
       }
+      const flagged = item.reasons.filter((r) => r.code === "reported" || r.code === "appealed");
+      if (flagged.some((r) => r.code === "reported")) head.append(el("span", "badge other", "reported"));
+      if (flagged.some((r) => r.code === "appealed")) head.append(el("span", "badge other", "appealed"));
       const text = el("div", "row-text", item.text);
       const scores = el("div", "row-scores");
       scores.append(
@@ -273,7 +276,7 @@
   function claim() {
     return act(async () => {
       if (!state.site) return;
-      const result = await api("POST", "/queue/claim", { site_id: state.site, count: 10, order: "oldest" });
+      const result = await api("POST", "/queue/claim", { site_id: state.site, count: 10, order: $("claim-order").value });
       say(result.items.length ? "Claimed " + result.items.length + " comments." : "No unclaimed comments left.", "info");
       await refresh();
       await loadDetail();
