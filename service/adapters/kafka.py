@@ -5,6 +5,9 @@ written in one Kafka transaction. A crash before the commit aborts all three, th
 read again from the last committed offsets, and read_committed readers never see the
 aborted copy. Any Kafka failure tears the session down and rebuilds it with backoff, which
 also rewinds the consumer to the committed offsets.
+
+While batches keep coming, batch N's commit runs while batch N+1 is decoded and scored (see
+`_run_batches`); transactions still commit one at a time, in order.
 """
 
 from __future__ import annotations
@@ -81,23 +84,46 @@ class Backoff:
 Batch = Mapping[TopicPartition, Sequence[ConsumerRecord]]
 
 
+@dataclass(frozen=True, slots=True)
+class _Computed:
+    """A decided batch, ready to commit."""
+
+    outcome: BatchOutcome
+    offsets: dict[TopicPartition, int]
+    records: int
+    processing: float
+
+
+class _Gate:
+    """Held while batches are in hand; a rebalance waits for it, and says it is waiting so
+    that the pipeline stops taking new batches and lets it through."""
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.waiting = 0
+
+
 class _FinishBatchBeforeRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Partitions are given up only after the batch in hand has committed, so the next owner
-    starts from offsets that include it."""
+    """Partitions are given up only after the batches in hand have committed, so the next owner
+    starts from offsets that include them."""
 
     def __init__(
-        self, lock: asyncio.Lock, assignment: set[TopicPartition], metrics: PipelineMetrics
+        self, gate: _Gate, assignment: set[TopicPartition], metrics: PipelineMetrics
     ) -> None:
-        self._lock = lock
+        self._gate = gate
         self._assignment = assignment
         self._metrics = metrics
 
     async def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
-        async with self._lock:
-            self._assignment.difference_update(revoked)
-            for tp in revoked:
-                self._metrics.partitions_revoked(tp.topic, [tp.partition])
-            log.info("partitions revoked", extra={"partitions": _names(revoked)})
+        self._gate.waiting += 1
+        try:
+            async with self._gate.lock:
+                self._assignment.difference_update(revoked)
+                for tp in revoked:
+                    self._metrics.partitions_revoked(tp.topic, [tp.partition])
+                log.info("partitions revoked", extra={"partitions": _names(revoked)})
+        finally:
+            self._gate.waiting -= 1
 
     async def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
         self._assignment.update(assigned)
@@ -127,7 +153,8 @@ class KafkaPipelineRunner:
         self._clock = clock
         self._executor = executor
         self._stop = stop
-        self._lock = asyncio.Lock()
+        self._gate = _Gate()
+        self._lock = self._gate.lock
         self._assignment: set[TopicPartition] = set()
         self._connected = False
         self._backoff = Backoff(config.retry_initial_seconds, config.retry_max_seconds)
@@ -201,7 +228,7 @@ class KafkaPipelineRunner:
             await producer.start()
             consumer.subscribe(
                 [cfg.topic],
-                listener=_FinishBatchBeforeRevoke(self._lock, self._assignment, self._metrics),
+                listener=_FinishBatchBeforeRevoke(self._gate, self._assignment, self._metrics),
             )
             await consumer.start()
             self._connected = True
@@ -218,8 +245,12 @@ class KafkaPipelineRunner:
                     continue
                 if batch:
                     async with self._lock:
-                        await self._process(producer, batch)
+                        unreadable = await self._run_batches(
+                            consumer, producer, batch, more=not poison
+                        )
                     self._backoff.reset()
+                    if unreadable:
+                        poison = await self._find_unreadable(consumer)
                 await self._report_lag(consumer)
         finally:
             self._connected = False
@@ -326,9 +357,48 @@ class KafkaPipelineRunner:
                 "kafka client did not close cleanly", extra={"client": what, "error": str(exc)}
             )
 
-    async def _process(
-        self, producer: AIOKafkaProducer, batch: Mapping[TopicPartition, Sequence[ConsumerRecord]]
-    ) -> None:
+    async def _run_batches(
+        self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer, first: Batch, *, more: bool
+    ) -> bool:
+        """Process batches while they keep coming, with batch N's commit (store write, then
+        the Kafka transaction) running while batch N+1 is decoded and scored. Batch N+1 reads
+        the store's history only once batch N is stored, and its transaction starts only once
+        batch N's has committed: one transaction at a time, in order. Returns with nothing in
+        flight, when no batch is ready, on stop, when a rebalance waits, or (True) when the
+        next fetch met an unreadable record. Called with the gate's lock held."""
+        batch = first
+        stored: asyncio.Task[None] | None = None
+        committing: asyncio.Task[None] | None = None
+        unreadable = False
+        try:
+            while True:
+                computed = await self._compute(batch, stored)
+                if committing is not None:
+                    await committing
+                stored = asyncio.create_task(self._store.record_decisions(computed.outcome.stored))
+                committing = asyncio.create_task(self._commit(producer, computed, stored))
+                if not more or self._stop.is_set() or self._gate.waiting:
+                    break
+                try:
+                    batch = await consumer.getmany(
+                        timeout_ms=min(self._config.poll_timeout_ms, 100),
+                        max_records=self._config.batch_max_records,
+                    )
+                except UnicodeDecodeError:
+                    unreadable = True
+                    break
+                if not batch:
+                    break
+        except BaseException:
+            if committing is not None:  # the batch in flight ends either way; this error wins
+                with contextlib.suppress(Exception):
+                    await committing
+            raise
+        if committing is not None:
+            await committing
+        return unreadable
+
+    async def _compute(self, batch: Batch, stored: asyncio.Task[None] | None) -> _Computed:
         records = [
             SourceRecord(
                 topic=m.topic,
@@ -347,16 +417,24 @@ class KafkaPipelineRunner:
         started = time.perf_counter()
         prepared = await loop.run_in_executor(self._executor, self._pipeline.prepare, records)
         processing = time.perf_counter() - started
+        if stored is not None:
+            await stored  # the previous batch's comments are history for this one
         activity = await self._store.activity(prepared.query(self._clock.now()))
         started = time.perf_counter()
         outcome = await loop.run_in_executor(
             self._executor, self._pipeline.finish, prepared, activity
         )
         processing += time.perf_counter() - started
+        return _Computed(outcome, offsets, len(records), processing)
+
+    async def _commit(
+        self, producer: AIOKafkaProducer, computed: _Computed, stored: asyncio.Task[None]
+    ) -> None:
         # Stored before the transaction commits: a crash in between replays the batch, and the
         # store's idempotent upsert makes the replay harmless. A store failure aborts the batch
         # before anything is committed.
-        await self._store.record_decisions(outcome.stored)
+        await stored
+        outcome, offsets = computed.outcome, computed.offsets
         try:
             async with producer.transaction():
                 deliveries = [
@@ -376,13 +454,13 @@ class KafkaPipelineRunner:
         log.debug(
             "batch committed",
             extra={
-                "records": len(records),
+                "records": computed.records,
                 "offsets": {f"{tp.topic}[{tp.partition}]": o for tp, o in offsets.items()},
             },
         )
         now = self._clock.now()
         latencies = [(now - c.created_at).total_seconds() for c in outcome.stored if c.created_at]
-        self._metrics.batch_committed(outcome, processing, latencies)
+        self._metrics.batch_committed(outcome, computed.processing, latencies)
         self._log_dead_letters(outcome)
 
     def _log_dead_letters(self, outcome: BatchOutcome) -> None:
