@@ -149,6 +149,10 @@ class ServiceRun:
     profile: Path | None
 
 
+# Extra MODERATION_* settings for every service process (`run_all.py --service-setting`).
+SERVICE_SETTINGS: dict[str, str] = {}
+
+
 def start_services(
     run: TopicSet, processes: int, model: Path, database_url: str, workdir: Path
 ) -> list[Child]:
@@ -168,6 +172,7 @@ def start_services(
                     "MODERATION_INSTANCE_ID": f"bench-{i}",
                     "MODERATION_TOKENS_FILE": str(tokens),
                     "MODERATION_HTTP_PORT": str(free_port()),
+                    **SERVICE_SETTINGS,
                 }
             ),
             state / f"service-{i}.log",

@@ -272,8 +272,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip", nargs="*", choices=SECTIONS, default=[])
     parser.add_argument("--profile", action="store_true", help="py-spy the service runs")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument(
+        "--service-setting",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a MODERATION_* setting for the service processes, e.g. BATCH_MAX_RECORDS=2000",
+    )
     args = parser.parse_args(argv)
     args.model = args.model.resolve()
+    for setting in args.service_setting:
+        name, sep, value = setting.partition("=")
+        if not sep or not name:
+            parser.error(f"--service-setting wants NAME=VALUE, got {setting!r}")
+        pb.SERVICE_SETTINGS[f"MODERATION_{name.removeprefix('MODERATION_')}"] = value
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # retries while a broker restarts
     started = time.monotonic()
