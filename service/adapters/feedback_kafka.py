@@ -12,10 +12,12 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
+from collections.abc import Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, UnknownTopicOrPartitionError
 from aiokafka.structs import ConsumerRecord
 
 from service.adapters.codec import SourceRecord, encode_dead_letter
@@ -66,7 +68,16 @@ class FeedbackConsumer:
     async def run(self) -> None:
         while not self._stop.is_set():
             try:
-                await self._session()
+                await self._until_stopped(self._session())
+            except UnknownTopicOrPartitionError:
+                if self._metrics is not None:
+                    self._metrics.retried("feedback")
+                delay = self._backoff.next_delay()
+                log.warning(
+                    "feedback topics missing: create them with `moderation create-topics`",
+                    extra={"topics": sorted(self._kinds), "retry_in_seconds": delay},
+                )
+                await self._sleep(delay)
             except (KafkaError, OSError, StoreUnavailable) as exc:
                 if self._metrics is not None:
                     self._metrics.retried("feedback")
@@ -75,8 +86,26 @@ class FeedbackConsumer:
                     "feedback consumer cannot proceed, retrying",
                     extra={"error": f"{type(exc).__name__}: {exc}", "retry_in_seconds": delay},
                 )
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), timeout=delay)
+                await self._sleep(delay)
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), timeout=seconds)
+
+    async def _until_stopped(self, session: Coroutine[Any, Any, None]) -> None:
+        """Run the session until it ends or `stop` is set. Stopping may cancel it anywhere
+        (even while the client waits for metadata): nothing is lost, since offsets are
+        committed only after their records were applied or dead-lettered."""
+        task = asyncio.create_task(session)
+        stopped = asyncio.create_task(self._stop.wait())
+        try:
+            await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopped.cancel()
+            if not task.done():
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task  # re-raises the session's own error
 
     async def _session(self) -> None:
         cfg = self._config

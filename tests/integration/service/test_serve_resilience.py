@@ -5,10 +5,11 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from service.auth import add_token
-from tests.kafka_helpers import ServiceProcess, free_port, wait_until
+from tests.kafka_helpers import KafkaTopics, ServiceProcess, free_port, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -85,3 +86,34 @@ async def test_serve_refuses_to_start_without_an_admin_token(
         service.ensure_dead()
     [fatal] = [e for e in service.logs() if e.get("event") == "fatal"]
     assert "has no admin token" in str(fatal["error"])
+
+
+@pytest.mark.kafka
+async def test_missing_feedback_topics_do_not_hold_up_a_stop(
+    topics: KafkaTopics, tiny_model: Path, tmp_path: Path
+) -> None:
+    service = ServiceProcess(
+        topics.env()
+        | {
+            "MODERATION_MODEL_PATH": str(tiny_model),
+            "MODERATION_TOPIC_REPORTS": f"{topics.reports}-missing",
+            "MODERATION_TOPIC_APPEALS": f"{topics.appeals}-missing",
+        },
+        tmp_path / "service.log",
+    )
+    try:
+
+        async def comments_flowing() -> bool:
+            assert service.proc.poll() is None, "the service exited"
+            try:
+                status, _ = await service.readiness()
+            except aiohttp.ClientConnectionError:  # not listening yet
+                return False
+            return status == 200
+
+        await wait_until(comments_flowing, 60, "the pipeline to run without the feedback topics")
+        # the feedback consumer waits for the missing topics' metadata meanwhile: stop now
+        service.signal(signal.SIGTERM)
+        assert await service.wait(15) == 0
+    finally:
+        service.ensure_dead()
