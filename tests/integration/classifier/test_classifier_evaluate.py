@@ -36,3 +36,42 @@ def test_evaluate_prints_all_tables(tmp_path: Path, capsys: pytest.CaptureFixtur
         assert 0.0 <= row["roc_auc"] <= 1.0
         assert 0.0 <= row["ece"] <= 1.0
     assert {r["model"] for r in raw["robustness"]} >= {"model", "nb-bow"}
+
+
+@pytest.mark.slow
+def test_single_source_table_trains_each_source_alone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_json = tmp_path / "eval.json"
+    code = evaluate_main(
+        ["--max-per-source", "400", "--labels", "spam", "--single-source", "--json", str(out_json)]
+    )
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "### spam: Single-source" in text
+    raw = json.loads(out_json.read_text())
+    single = [r for r in raw["rows"] if r["table"] == "single-source"]
+    # Only trained models get the table; a pretrained baseline cannot be retrained.
+    assert {r["model"] for r in single} == {"model", "nb-bow"}
+    # Each row is the source's own test split, so it has the in-domain row's size.
+    in_domain = {
+        (r["model"], r["source"]): r["n"] for r in raw["rows"] if r["table"] == "in-domain"
+    }
+    assert single
+    for row in single:
+        assert row["n"] == in_domain[(row["model"], row["source"])]
+        assert 0.5 < row["roc_auc"] <= 1.0
+
+
+@pytest.mark.slow
+def test_single_source_table_is_off_by_default(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_json = tmp_path / "eval.json"
+    code = evaluate_main(
+        ["--max-per-source", "150", "--labels", "spam", "--no-baselines", "--json", str(out_json)]
+    )
+    assert code == 0
+    assert "Single-source" not in capsys.readouterr().out
+    raw = json.loads(out_json.read_text())
+    assert all(r["table"] != "single-source" for r in raw["rows"])
