@@ -227,29 +227,18 @@ class Pipeline:
             )
             self._publish(outcome, item, decision, now)
             shadow_policy = policy.shadow.get(item.comment.site_id)
-            if shadow_classifier is not None:
-                # a candidate model: every comment, with the shadow policy if there is one
-                shadow_score = next(shadow_scores)
+            if shadow_classifier is not None or shadow_policy is not None:
+                # a shadow policy for this site, a candidate model for every comment, or both
                 shadow_site = shadow_policy or site_policy
                 shadow = decide(
                     item.comment,
-                    shadow_score,
+                    score if shadow_classifier is None else next(shadow_scores),
                     shadow_site,
                     state.context(item, shadow_site, now),
-                    model_version=shadow_classifier.version,
-                    policy_version=policy.shadow_version or policy.version
+                    model_version=(shadow_classifier or classifier).version,
+                    policy_version=(policy.shadow_version or policy.version)
                     if shadow_policy is not None
                     else policy.version,
-                )
-                self._publish_shadow(outcome, item, shadow, now)
-            elif shadow_policy is not None:
-                shadow = decide(
-                    item.comment,
-                    score,
-                    shadow_policy,
-                    state.context(item, shadow_policy, now),
-                    model_version=classifier.version,
-                    policy_version=policy.shadow_version or policy.version,
                 )
                 self._publish_shadow(outcome, item, shadow, now)
             state.saw(item, now)
