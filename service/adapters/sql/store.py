@@ -239,6 +239,9 @@ class SqlReviewStore:
 
     def _migrate(self) -> None:
         with self._db.transaction(write=True) as tx:
+            # under the lock: two instances creating it at once would collide in PostgreSQL's
+            # catalog even with IF NOT EXISTS
+            self._db.lock_migrations(tx)
             tx.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations ("
                 "version INTEGER PRIMARY KEY, description TEXT NOT NULL, "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -79,6 +80,21 @@ async def test_migrations_apply_once_and_can_run_again(store: SqlReviewStore) ->
     await store.migrate()
 
     assert await store.schema_version() == MIGRATIONS[-1][0]
+
+
+async def test_instances_starting_together_migrate_a_fresh_database_once(
+    database_url: str,
+) -> None:
+    stores = [SqlReviewStore.from_url(database_url) for _ in range(4)]
+    try:
+        for _ in range(3):  # the race is in the first statement: give it several chances
+            await asyncio.gather(*(s.migrate() for s in stores))
+        versions = {await s.schema_version() for s in stores}
+    finally:
+        for s in stores:
+            await s.close()
+
+    assert versions == {MIGRATIONS[-1][0]}
 
 
 async def test_only_review_decisions_enter_the_queue(store: SqlReviewStore) -> None:
