@@ -321,7 +321,10 @@ def write_artifact(out_dir: Path, params: ModelParams, metadata: Mapping[str, An
             out_dir.rename(old)
         tmp.rename(out_dir)
         if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+            if old.is_symlink():  # a promoted model (see service/model_registry.py): the link
+                old.unlink()  # goes, the version it pointed at stays
+            else:
+                shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import classifier
 from service.model_registry import ModelWatcher, live_version, promote, versions_dir
 from service.ports import Classifier
 from tests.fakes import KeywordClassifier
@@ -99,3 +100,26 @@ async def test_a_version_that_fails_to_load_leaves_the_running_model(tmp_path: P
     promote(live, artifact(tmp_path / "s3", "v3"), "v3")  # a fixed version follows
     assert await watcher.check()
     assert swaps.got == ["v3"]
+
+
+def test_training_over_a_promoted_model_replaces_the_link_and_keeps_the_versions(
+    tmp_path: Path,
+) -> None:
+    from classifier.model import write_artifact  # noqa: PLC0415
+    from tests.classifier_fixtures import train_tiny_model  # noqa: PLC0415
+
+    trained = train_tiny_model(tmp_path / "trained")
+    params = classifier.load_model(trained).params
+    live = artifact(tmp_path / "model", "v1")
+    promote(live, artifact(tmp_path / "s2", "v2"), "v2")
+
+    write_artifact(live, params, {"model_version": "v3"})
+
+    assert not live.is_symlink()
+    assert live_version(live) == "v3"
+    assert sorted(p.name for p in versions_dir(live).iterdir()) == ["v1", "v2"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "model",
+        "model.versions",
+        "trained",
+    ]
