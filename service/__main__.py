@@ -83,6 +83,10 @@ def _parser() -> argparse.ArgumentParser:
     retrain.add_argument(
         "--min-labels", type=_positive, default=50, help="refuse to run with fewer labels"
     )
+    rollback = sub.add_parser(
+        "rollback", help="point the live model at a kept version (no VERSION: list them)"
+    )
+    rollback.add_argument("version", nargs="?", help="a version kept by an earlier promotion")
     suggest = sub.add_parser(
         "suggest-thresholds",
         help="thresholds for a site from its human labels and error targets",
@@ -131,12 +135,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.command == "tokens":
         return _add_token(args, settings)
+    if args.command == "rollback":
+        return _rollback(settings.model_path, args.version)
     logs.configure(settings.log_level)
     try:
         return asyncio.run(_run(args, settings))
     except ModerationError as exc:
         log.error("fatal", extra={"error": str(exc)})  # noqa: TRY400 - the message is the story
         return 1
+
+
+def _rollback(model_path: Path, version: str | None) -> int:
+    from service import model_registry  # noqa: PLC0415
+
+    live = model_registry.live_version(model_path)
+    if version is None:
+        for kept in model_registry.kept_versions(model_path):
+            print(f"{'*' if kept == live else ' '} {kept}")
+        if live is not None and live not in model_registry.kept_versions(model_path):
+            print(f"* {live} (live, not yet kept)")
+        return 0
+    try:
+        target = model_registry.rollback(model_path, version)
+    except (model_registry.ModelNotKept, OSError) as exc:
+        print(f"moderation: rollback: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"{model_path} -> {target} (was {live}); running services switch within "
+        "MODERATION_MODEL_RELOAD_SECONDS, or on SIGHUP"
+    )
+    return 0
 
 
 def _add_token(args: argparse.Namespace, settings: Settings) -> int:
@@ -228,7 +256,7 @@ async def _learning(args: argparse.Namespace, settings: Settings) -> int:
             dry_run=args.dry_run,
             candidate_out=args.candidate_out,
         )
-    except retrain.RetrainError as exc:
+    except (retrain.RetrainError, OSError) as exc:
         print(f"moderation: retrain: {exc}", file=sys.stderr)
         return 2
     print(retrain.render(report), end="")

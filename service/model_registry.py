@@ -3,8 +3,8 @@
 `MODERATION_MODEL_PATH` names the live artifact. Promotion writes the new artifact to
 `<path>.versions/<version>/` and points `<path>` at it with one atomic symlink replace, so a
 reader sees the old model or the new one, never a mix; earlier versions stay beside it for
-rollback (`ln -sfn <path>.versions/<old> <path>`). The first promotion moves a plain artifact
-directory into the versions directory first.
+`moderation rollback <version>`. The first promotion moves a plain artifact directory into the
+versions directory first.
 
 The service polls the live artifact's `model.json`; a new version is loaded in a thread and
 handed to the pipeline, which takes it from its next batch (a batch is scored and labelled by
@@ -18,6 +18,7 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Final
@@ -45,29 +46,69 @@ def versions_dir(model_path: Path) -> Path:
 
 def promote(model_path: Path, candidate: Path, version: str) -> Path:
     """Make the artifact directory `candidate` the live model at `model_path`; returns where
-    the new version now lives. The previous live version is kept in the versions directory."""
+    the new version now lives. The previous live version is kept in the versions directory.
+    A version kept there already (after a rollback) is pointed at again."""
+    _keep_plain_directory(model_path)
+    target = versions_dir(model_path) / version
+    if target.exists():
+        if live_version(target) != version:
+            raise FileExistsError(f"{target} exists and does not hold version {version}")
+        shutil.rmtree(candidate)
+    else:
+        candidate.rename(target)
+    _point(model_path, target)
+    return target
+
+
+def rollback(model_path: Path, version: str) -> Path:
+    """Point the live model at a kept version; `ModelNotKept` names the versions there are."""
+    _keep_plain_directory(model_path)
+    target = versions_dir(model_path) / version
+    if live_version(target) != version:
+        kept = ", ".join(kept_versions(model_path)) or "none"
+        raise ModelNotKept(f"no version {version!r} is kept; kept versions: {kept}")
+    _point(model_path, target)
+    return target
+
+
+class ModelNotKept(ValueError):
+    pass
+
+
+def kept_versions(model_path: Path) -> list[str]:
+    store = versions_dir(model_path)
+    if not store.is_dir():
+        return []
+    return sorted(p.name for p in store.iterdir() if live_version(p) == p.name)
+
+
+def _keep_plain_directory(model_path: Path) -> None:
+    """The first promotion (or rollback): keep the plain artifact directory as a version and
+    link to it. Between the rename and the link there is no model at `model_path`; a watcher
+    that looks then keeps its running model, and looks again."""
+    if not model_path.is_dir() or model_path.is_symlink():
+        return
     store = versions_dir(model_path)
     store.mkdir(parents=True, exist_ok=True)
-    target = store / version
-    if target.exists():
-        raise FileExistsError(f"version {version} already exists at {target}")
-    if model_path.is_dir() and not model_path.is_symlink():
-        # the first promotion: keep the plain artifact directory as a version
-        old = live_version(model_path) or "previous"
-        keep = store / old
-        suffix = 1
-        while keep.exists():
-            keep = store / f"{old}.{suffix}"
-            suffix += 1
-        model_path.rename(keep)
-        model_path.symlink_to(keep.relative_to(model_path.parent))
-    candidate.rename(target)
+    old = live_version(model_path) or "previous"
+    keep = store / old
+    suffix = 1
+    while keep.exists():
+        keep = store / f"{old}.{suffix}"
+        suffix += 1
+    model_path.rename(keep)
+    _point(model_path, keep)
+
+
+def _point(model_path: Path, target: Path) -> None:
+    """Repoint the link in one atomic rename: readers see the old target or the new one."""
+    model_path.parent.mkdir(parents=True, exist_ok=True)
+    versions_dir(model_path).mkdir(parents=True, exist_ok=True)
     link = model_path.with_name(f".{model_path.name}.{os.getpid()}.link")
     with contextlib.suppress(FileNotFoundError):
         link.unlink()
     link.symlink_to(target.relative_to(model_path.parent))
     link.replace(model_path)
-    return target
 
 
 class ModelWatcher:

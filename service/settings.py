@@ -67,9 +67,10 @@ class Settings:  # secrets are kept out of repr: settings may be logged
         base = cwd or Path.cwd()
 
         def path(raw: str) -> Path:
-            return (base / raw).resolve()
+            # absolute, but symlinks kept: the model path is a link that promotions repoint
+            return Path(os.path.abspath(base / raw))
 
-        state_dir = r.get("STATE_DIR", path, (base / ".state").resolve())
+        state_dir = r.get("STATE_DIR", path, Path(os.path.abspath(base / ".state")))
         group_id = r.get("GROUP_ID", _name, "moderation")
         instance_id = r.get("INSTANCE_ID", _name, socket.gethostname())
         spam = (

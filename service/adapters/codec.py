@@ -192,7 +192,10 @@ def decode_feedback(
         raise InvalidComment(
             R.INVALID_VALUE, f"field 'reason' must be 1 to {_MAX_OPTIONAL_CHARS} characters"
         )
-    return Feedback(kind, site_id, comment_id, actor or "", reason, received_at)
+    # A reader reports once per comment; a comment has one author, who appeals once: the
+    # appeal's author_id is checked but does not make a second appeal a new one.
+    actor_id = (actor or "") if kind is FeedbackKind.REPORT else ""
+    return Feedback(kind, site_id, comment_id, actor_id, reason, received_at)
 
 
 def comment_from_mapping(doc: Mapping[str, Any], limits: Limits) -> Comment:

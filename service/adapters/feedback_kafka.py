@@ -22,7 +22,7 @@ from aiokafka.structs import ConsumerRecord
 
 from service.adapters.codec import SourceRecord, encode_dead_letter
 from service.adapters.kafka import Backoff
-from service.domain.errors import StoreUnavailable
+from service.domain.errors import InvalidComment, InvalidCommentReason, StoreUnavailable
 from service.domain.feedback import FeedbackKind
 from service.feedback import FeedbackHandler
 from service.ports import Clock, PipelineMetrics
@@ -129,9 +129,13 @@ class FeedbackConsumer:
             await consumer.start()
             log.info("consuming feedback", extra={"topics": sorted(self._kinds)})
             while not self._stop.is_set():
-                batch = await consumer.getmany(
-                    timeout_ms=cfg.poll_timeout_ms, max_records=cfg.batch_max_records
-                )
+                try:
+                    batch = await consumer.getmany(
+                        timeout_ms=cfg.poll_timeout_ms, max_records=cfg.batch_max_records
+                    )
+                except UnicodeDecodeError:  # a header key that is not UTF-8, see below
+                    await self._one_by_one(consumer, producer)
+                    continue
                 if not batch:
                     continue
                 offsets: dict[TopicPartition, int] = {}
@@ -145,6 +149,42 @@ class FeedbackConsumer:
             for client in (consumer, producer):
                 with contextlib.suppress(KafkaError, OSError, TimeoutError):
                     await asyncio.wait_for(client.stop(), timeout=10)
+
+    async def _one_by_one(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer) -> None:
+        """aiokafka decodes header keys as UTF-8 while fetching, so one record whose header
+        key is not cannot be read at all. From each partition's committed offset, read one
+        record at a time: apply the readable ones, dead-letter the unreadable one by its
+        position (its bytes stay in the topic), committing after each."""
+        for tp in sorted(consumer.assignment(), key=lambda t: (t.topic, t.partition)):
+            start = await consumer.committed(tp)
+            if start is None:
+                start = (await consumer.beginning_offsets([tp]))[tp]
+            consumer.seek(tp, start)
+            while not self._stop.is_set():
+                offset = await consumer.position(tp)
+                try:
+                    got = await consumer.getmany(
+                        tp, timeout_ms=self._config.poll_timeout_ms, max_records=1
+                    )
+                except UnicodeDecodeError:
+                    await self._dead_letter(
+                        producer,
+                        SourceRecord(tp.topic, tp.partition, offset, None, None, None),
+                        InvalidComment(
+                            InvalidCommentReason.INVALID_UTF8,
+                            "a header key is not valid UTF-8, so the record cannot be read; its "
+                            f"bytes are still in {tp.topic} partition {tp.partition} at offset "
+                            f"{offset}",
+                        ),
+                    )
+                    consumer.seek(tp, offset + 1)
+                    await consumer.commit({tp: offset + 1})
+                    continue
+                if not got:
+                    break
+                for record in got.get(tp, ()):
+                    await self._one(producer, record)
+                    await consumer.commit({tp: record.offset + 1})
 
     async def _one(self, producer: AIOKafkaProducer, record: ConsumerRecord) -> None:
         source = SourceRecord(
@@ -160,20 +200,25 @@ class FeedbackConsumer:
         if result.error is None:
             self.outcomes[str(result.outcome)] += 1
             return
-        value, headers = encode_dead_letter(source, result.error, self._clock.now())
+        await self._dead_letter(producer, source, result.error)
+
+    async def _dead_letter(
+        self, producer: AIOKafkaProducer, source: SourceRecord, error: InvalidComment
+    ) -> None:
+        value, headers = encode_dead_letter(source, error, self._clock.now())
         delivery = await producer.send(
             self._config.dead_letter_topic, value, key=source.key, headers=headers
         )
         await delivery  # the record's offset is committed only once its dead letter is safe
         self.outcomes["dead_lettered"] += 1
         if self._metrics is not None:
-            self._metrics.dead_lettered(result.error.reason.value)
+            self._metrics.dead_lettered(error.reason.value)
         log.warning(
             "feedback dead-lettered",
             extra={
                 "topic": source.topic,
                 "partition": source.partition,
                 "offset": source.offset,
-                "reason": result.error.reason.value,
+                "reason": error.reason.value,
             },
         )

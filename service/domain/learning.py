@@ -113,9 +113,8 @@ def _cut(values: Sequence[float], share: float, *, upper: bool) -> float:
     if upper:
         if n == 0:
             return 1.0
-        if allowed == 0:
-            return min(1.0, ordered[-1] + 1e-6)
-        return ordered[n - allowed] + 1e-6 if allowed < n else 0.0
+        # just above the highest value that must not be rejected; thresholds end at 1
+        return min(1.0, ordered[n - allowed - 1] + 1e-6) if allowed < n else 0.0
     return 1.0 if allowed >= n else ordered[allowed]
 
 
@@ -137,7 +136,7 @@ def suggest_thresholds(
         good_scores = [s.of(label) for s in good]
         bad_scores = [s.of(label) for s in bad.get(label, ())]
         # rounded outward to 4 decimals: a stricter cut, so the targets still hold
-        reject_at = math.ceil(_cut(good_scores, per_label, upper=True) * 1e4) / 1e4
+        reject_at = min(1.0, math.ceil(_cut(good_scores, per_label, upper=True) * 1e4) / 1e4)
         review_at = math.floor(_cut(bad_scores, max_miss, upper=False) * 1e4) / 1e4
         review_at = min(review_at, reject_at)
         out.append(

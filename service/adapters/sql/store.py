@@ -560,7 +560,7 @@ class SqlReviewStore:
             r[0]
             for r in tx.fetchall(
                 "SELECT actor_id FROM feedback WHERE site_id = ? AND comment_id = ? "
-                "AND kind = 'report' AND outcome IS NULL",
+                "AND kind = 'report' AND outcome IS NULL ORDER BY actor_id",  # one lock order
                 key,
             )
         ]
@@ -579,6 +579,8 @@ class SqlReviewStore:
             )
 
     async def apply_feedback(self, feedback: Feedback) -> FeedbackOutcome:
+        reason = _clean(feedback.reason[:2000]) or ""
+
         def apply() -> FeedbackOutcome:
             key = (feedback.site_id, feedback.comment_id)
             with self._db.transaction(write=True) as tx:
@@ -598,7 +600,7 @@ class SqlReviewStore:
                         feedback.kind.value,
                         *key,
                         feedback.actor_id,
-                        feedback.reason[:2000],
+                        reason,
                         _ms(feedback.at),
                     ),
                 )
@@ -619,11 +621,11 @@ class SqlReviewStore:
                     weight = stats.reliability
                     detail = (
                         f"reported by {feedback.actor_id} (upheld {stats.upheld} of "
-                        f"{stats.upheld + stats.dismissed} earlier reports): {feedback.reason}"
+                        f"{stats.upheld + stats.dismissed} earlier reports): {reason}"
                     )
                     code = ReasonCode.REPORTED
                 else:
-                    detail = f"appealed by the author: {feedback.reason}"
+                    detail = f"appealed by the author: {reason}"
                     code = ReasonCode.APPEALED
                 flag = {"code": code.value, "detail": detail[:2000]}
                 if pending:

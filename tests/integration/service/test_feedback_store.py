@@ -315,3 +315,15 @@ async def test_recent_scores_are_a_sites_latest_traffic(store: SqlReviewStore) -
     scores = await store.recent_scores("herald", since=T0 - timedelta(days=30), limit=10)
 
     assert scores == [Scores(spam=0.7, abuse=0.1)]
+
+
+async def test_a_nul_in_feedback_is_stored_as_a_replacement_character(
+    store: SqlReviewStore,
+) -> None:
+    await store.record_decisions([stored("a", action=Action.APPROVE)])
+
+    assert await store.apply_feedback(report("a", "rita", "spam\x00link")) is (
+        FeedbackOutcome.QUEUED
+    )
+    item = await store.get_item("herald", "a")
+    assert "spam\ufffdlink" in item.reasons[-1].detail

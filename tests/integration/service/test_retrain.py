@@ -144,6 +144,19 @@ def test_honest_labels_give_a_candidate_that_is_promoted_as_a_new_version(
     assert "not promoted" in again.stdout
     assert live_version(live_model) == after
 
+    listed = run(["rollback"], tmp_path, live_model)
+    assert listed.stdout.splitlines() == [f"  {before}", f"* {after}"]  # * marks the live one
+    back = run(["rollback", before], tmp_path, live_model)
+    assert back.returncode == 0, back.stderr
+    assert live_version(live_model) == before
+    missing = run(["rollback", "no-such-version"], tmp_path, live_model)
+    assert missing.returncode == 2
+    assert f"kept versions: {', '.join(sorted([before, after]))}" in missing.stderr
+    # retraining on the same labels after the rollback promotes the kept version again
+    forward = run(["retrain"], tmp_path, live_model)
+    assert forward.returncode == 0, forward.stdout + forward.stderr
+    assert live_version(live_model) == after
+
 
 def test_retraining_refuses_to_run_on_too_few_labels(live_model: Path, tmp_path: Path) -> None:
     fill(f"sqlite:///{tmp_path / 'moderation.db'}", labelled_texts(5, 5, 10))

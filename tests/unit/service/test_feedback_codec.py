@@ -111,3 +111,10 @@ def test_bad_feedback_is_refused_with_a_reason(
     assert needle in caught.value.detail
     if schema is not None:  # the published schema refuses it too
         assert not is_valid(schema, json.loads(value))
+
+
+def test_appeals_of_one_comment_count_once_whoever_they_name() -> None:
+    first = decode_feedback(FeedbackKind.APPEAL, raw(APPEAL), Limits(), NOW)
+    other = decode_feedback(FeedbackKind.APPEAL, raw({**APPEAL, "author_id": "b"}), Limits(), NOW)
+
+    assert first.actor_id == other.actor_id

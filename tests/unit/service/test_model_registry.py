@@ -10,7 +10,15 @@ from pathlib import Path
 import pytest
 
 import classifier
-from service.model_registry import ModelWatcher, live_version, promote, versions_dir
+from service.model_registry import (
+    ModelNotKept,
+    ModelWatcher,
+    kept_versions,
+    live_version,
+    promote,
+    rollback,
+    versions_dir,
+)
 from service.ports import Classifier
 from tests.fakes import KeywordClassifier
 
@@ -42,9 +50,30 @@ def test_later_promotions_swap_the_link_and_refuse_an_existing_version(tmp_path:
     assert live_version(live) == "v3"
     assert sorted(p.name for p in versions_dir(live).iterdir()) == ["v1", "v2", "v3"]
     assert not list(tmp_path.glob(".model.*.link"))
+    # the same version again (after a rollback, say): the kept one is pointed at
+    promote(live, artifact(tmp_path / "s4", "v2"), "v2")
+    assert live_version(live) == "v2"
+    assert not (tmp_path / "s4").exists()
+    # a kept directory that does not hold its version is never overwritten
+    (versions_dir(live) / "v9").mkdir()
     with pytest.raises(FileExistsError):
-        promote(live, artifact(tmp_path / "s4", "v2"), "v2")
-    assert live_version(live) == "v3"
+        promote(live, artifact(tmp_path / "s5", "v9"), "v9")
+    assert live_version(live) == "v2"
+
+
+def test_rollback_points_at_a_kept_version_or_names_the_kept_ones(tmp_path: Path) -> None:
+    live = artifact(tmp_path / "model", "v1")
+    with pytest.raises(ModelNotKept, match=r"kept versions: v1$"):
+        rollback(live, "v0")
+    assert live_version(live) == "v1"  # now kept as a version, still live
+    promote(live, artifact(tmp_path / "s2", "v2"), "v2")
+
+    rollback(live, "v1")
+
+    assert live_version(live) == "v1"
+    assert kept_versions(live) == ["v1", "v2"]
+    with pytest.raises(ModelNotKept, match="kept versions: v1, v2"):
+        rollback(live, "v7")
 
 
 def test_an_unreadable_artifact_has_no_version(tmp_path: Path) -> None:

@@ -111,3 +111,12 @@ def test_the_learning_loop_settings_have_defaults_and_are_checked(tmp_path: Path
     problems = "\n".join(caught.value.problems)
     assert "MODERATION_TOPIC_REPORTS=" in problems
     assert "MODERATION_MODEL_RELOAD_SECONDS=" in problems
+
+
+def test_a_model_path_that_is_a_link_stays_the_link(tmp_path: Path) -> None:
+    (tmp_path / "v1").mkdir()
+    (tmp_path / "model").symlink_to("v1")
+
+    settings = Settings.from_env({"MODERATION_MODEL_PATH": "model"}, cwd=tmp_path)
+
+    assert settings.model_path == tmp_path / "model"  # a promotion repoints it: follow that
