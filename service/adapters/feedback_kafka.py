@@ -152,39 +152,57 @@ class FeedbackConsumer:
 
     async def _one_by_one(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer) -> None:
         """aiokafka decodes header keys as UTF-8 while fetching, so one record whose header
-        key is not cannot be read at all. From each partition's committed offset, read one
-        record at a time: apply the readable ones, dead-letter the unreadable one by its
-        position (its bytes stay in the topic), committing after each."""
-        for tp in sorted(consumer.assignment(), key=lambda t: (t.topic, t.partition)):
-            start = await consumer.committed(tp)
-            if start is None:
-                start = (await consumer.beginning_offsets([tp]))[tp]
-            consumer.seek(tp, start)
-            while not self._stop.is_set():
-                offset = await consumer.position(tp)
-                try:
-                    got = await consumer.getmany(
-                        tp, timeout_ms=self._config.poll_timeout_ms, max_records=1
-                    )
-                except UnicodeDecodeError:
-                    await self._dead_letter(
-                        producer,
-                        SourceRecord(tp.topic, tp.partition, offset, None, None, None),
-                        InvalidComment(
-                            InvalidCommentReason.INVALID_UTF8,
-                            "a header key is not valid UTF-8, so the record cannot be read; its "
-                            f"bytes are still in {tp.topic} partition {tp.partition} at offset "
-                            f"{offset}",
-                        ),
-                    )
-                    consumer.seek(tp, offset + 1)
-                    await consumer.commit({tp: offset + 1})
-                    continue
-                if not got:
-                    break
-                for record in got.get(tp, ()):
-                    await self._one(producer, record)
-                    await consumer.commit({tp: record.offset + 1})
+        key is not cannot be read at all, and the failed fetch leaves the group's consumer
+        unable to fetch that partition again. A reader of its own reads each partition one
+        record at a time from the committed offset: the readable records are applied, the
+        unreadable one is dead-lettered by its position (its bytes stay in the topic), and
+        the offset is committed after each; then the consumer goes on from there."""
+        reader = AIOKafkaConsumer(
+            bootstrap_servers=self._config.bootstrap,
+            enable_auto_commit=False,
+            isolation_level="read_committed",
+            client_id=f"{self._config.client_id}-reader",
+        )
+        await reader.start()
+        try:
+            for tp in sorted(consumer.assignment(), key=lambda t: (t.topic, t.partition)):
+                start = await consumer.committed(tp)
+                if start is None:
+                    start = (await reader.beginning_offsets([tp]))[tp]
+                end = (await reader.end_offsets([tp]))[tp]
+                reader.assign([tp])
+                reader.seek(tp, start)
+                position = start
+                while position < end and not self._stop.is_set():
+                    try:
+                        got = await reader.getmany(
+                            tp, timeout_ms=self._config.poll_timeout_ms, max_records=1
+                        )
+                    except UnicodeDecodeError:
+                        await self._dead_letter(
+                            producer,
+                            SourceRecord(tp.topic, tp.partition, position, None, None, None),
+                            InvalidComment(
+                                InvalidCommentReason.INVALID_UTF8,
+                                "a header key is not valid UTF-8, so the record cannot be read; "
+                                f"its bytes are still in {tp.topic} partition {tp.partition} at "
+                                f"offset {position}",
+                            ),
+                        )
+                        position += 1
+                        reader.seek(tp, position)
+                        await consumer.commit({tp: position})
+                        continue
+                    for record in got.get(tp, ()):
+                        await self._one(producer, record)
+                        position = record.offset + 1
+                        await consumer.commit({tp: position})
+                    if not got:
+                        position = await reader.position(tp)  # past transaction markers
+                consumer.seek(tp, position)
+        finally:
+            with contextlib.suppress(KafkaError, OSError, TimeoutError):
+                await asyncio.wait_for(reader.stop(), timeout=10)
 
     async def _one(self, producer: AIOKafkaProducer, record: ConsumerRecord) -> None:
         source = SourceRecord(

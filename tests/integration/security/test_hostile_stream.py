@@ -14,6 +14,7 @@ import aiohttp
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 
+from service.adapters.sql.store import SqlReviewStore
 from tests.kafka_helpers import (
     BOOTSTRAP,
     KafkaTopics,
@@ -224,3 +225,46 @@ async def test_a_header_key_that_is_not_utf8_is_dead_lettered_not_fatal(
         assert json.loads(dead[0].value or b"")["source"]["offset"] == 1
     finally:
         service.ensure_dead()
+
+
+async def test_an_unreadable_report_is_dead_lettered_and_the_reports_around_it_apply(
+    topics: KafkaTopics, tiny_model: Path, tmp_path: Path
+) -> None:
+    comment = json.dumps({"id": "c-1", "site_id": "herald", "text": "hello"}).encode()
+    _kcat_with_raw_header(topics.comments, b"trace=0", comment)
+
+    def report(reporter: str) -> bytes:
+        doc = {"comment_id": "c-1", "site_id": "herald", "reporter_id": reporter, "reason": "x"}
+        return json.dumps(doc).encode()
+
+    _kcat_with_raw_header(topics.reports, b"trace=1", report("first"))
+    _kcat_with_raw_header(topics.reports, b"\xff\xfe=poison", report("poison"))
+    _kcat_with_raw_header(topics.reports, b"trace=3", report("last"))
+    service = ServiceProcess(
+        topics.env() | {"MODERATION_MODEL_PATH": str(tiny_model)}, tmp_path / "service.log"
+    )
+    try:
+
+        async def consumed() -> bool:
+            assert service.proc.poll() is None, service.log_path.read_text()[-3000:]
+            return await all_consumed(f"{topics.group_id}-feedback", topics.reports)
+
+        await wait_until(consumed, 60, "the feedback consumer to commit past the poison record")
+        dead = await _read_committed(topics.dlq)
+        [letter] = [json.loads(d.value or b"") for d in dead]
+        assert (letter["reason"], letter["source"]["topic"], letter["source"]["offset"]) == (
+            "invalid_utf8",
+            topics.reports,
+            1,
+        )
+        service.signal(signal.SIGTERM)
+        assert await service.wait(30) == 0
+    finally:
+        service.ensure_dead()
+    store = SqlReviewStore.from_url(service.env["MODERATION_DATABASE_URL"])
+    try:
+        item = await store.get_item("herald", "c-1")
+    finally:
+        await store.close()
+    reporters = [r.detail.split()[2] for r in item.reasons if r.code.value == "reported"]
+    assert reporters == ["first", "last"]
