@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Final
@@ -122,31 +123,36 @@ class ModelWatcher:
         load: Callable[[Path], Classifier],
         on_swap: Callable[[Classifier], None],
         every_seconds: float = 10.0,
+        retry_after_seconds: float = 60.0,  # a version that failed to load is tried again
     ) -> None:
         self._path = path
         self._load = load
         self._on_swap = on_swap
         self._every = every_seconds
         self.current = current
-        self._failed: str | None = None
+        self._failed: tuple[str | None, float] = (None, 0.0)  # a version that failed, when
+        self._retry_after = retry_after_seconds
         self._lock = asyncio.Lock()
 
     async def check(self) -> bool:
         """Load and swap in the live artifact if its version differs; True if swapped."""
         async with self._lock:
             version = await asyncio.to_thread(live_version, self._path)
-            if version is None or version in (self.current.version, self._failed):
+            if version is None or version == self.current.version:
+                return False
+            failed_version, failed_at = self._failed
+            if version == failed_version and time.monotonic() - failed_at < self._retry_after:
                 return False
             try:
                 model = await asyncio.to_thread(self._load, self._path)
             except Exception:  # a broken artifact must not stop the service
-                self._failed = version
+                self._failed = (version, time.monotonic())
                 log.exception(
                     "new model version failed to load; keeping the running one",
                     extra={"model_version": version, "running": self.current.version},
                 )
                 return False
-            previous, self.current, self._failed = self.current, model, None
+            previous, self.current, self._failed = self.current, model, (None, 0.0)
             self._on_swap(model)
             log.info(
                 "model swapped",

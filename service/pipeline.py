@@ -195,8 +195,13 @@ class Pipeline:
             order.append(_Valid(record, comment, normalized, text_hash(normalized)))
         return Prepared(order, dead, self._policy)
 
-    def finish(self, prepared: Prepared, activity: Activity) -> BatchOutcome:
-        classifier, shadow_classifier = self._classifier, self._shadow_classifier
+    def finish(
+        self, prepared: Prepared, activity: Activity, *, with_shadow: bool = True
+    ) -> BatchOutcome:
+        """Score and decide the batch. `with_shadow=False` (synchronous moderation, which has no
+        shadow topic) skips the shadow decisions and the candidate model's scoring."""
+        classifier = self._classifier
+        shadow_classifier = self._shadow_classifier if with_shadow else None
         valid = [v for v in prepared.order if isinstance(v, _Valid)]
         scored = self._score(classifier, [v.comment for v in valid])
         outcome = BatchOutcome(records=[], scoring_failures=scored.count(None))
@@ -226,7 +231,7 @@ class Pipeline:
                 policy_version=policy.version,
             )
             self._publish(outcome, item, decision, now)
-            shadow_policy = policy.shadow.get(item.comment.site_id)
+            shadow_policy = policy.shadow.get(item.comment.site_id) if with_shadow else None
             if shadow_classifier is not None or shadow_policy is not None:
                 # a shadow policy for this site, a candidate model for every comment, or both
                 shadow_site = shadow_policy or site_policy

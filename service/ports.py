@@ -209,6 +209,6 @@ class LearningStore(Protocol):
         """Labelled examples, oldest first; with `latest_only`, one per comment (its last)."""
         ...
 
-    async def recent_scores(self, site_id: str, *, since: datetime, limit: int) -> list[Scores]:
-        """The scores of a site's comments decided since then, newest first."""
+    async def recent_texts(self, site_id: str, *, since: datetime, limit: int) -> list[str]:
+        """The texts of a site's comments decided since then, newest first."""
         ...

@@ -313,9 +313,11 @@ async def thresholds_for(
     max_miss: float,
     now: datetime,
     traffic_days: int = 30,
+    traffic_limit: int = 20_000,
 ) -> ThresholdSuggestion:
-    """Thresholds from the site's human labels, rescored with the live model (stored scores
-    may come from older versions); the human share from the site's recent traffic."""
+    """Thresholds from the site's human labels and the human share from its latest comments
+    (at most `traffic_limit` of the last `traffic_days`), all rescored with the live model:
+    stored scores may come from older versions."""
     labels = await store.labels(site_id=site_id)
     scored = _scores(model, [e.text for e in labels])
     good = [s for e, s in zip(labels, scored, strict=True) if e.label is TrainingLabel.OK]
@@ -323,9 +325,10 @@ async def thresholds_for(
         head: [s for e, s in zip(labels, scored, strict=True) if e.label is _POSITIVE[head]]
         for head in Label
     }
-    traffic = await store.recent_scores(
-        site_id, since=now - timedelta(days=traffic_days), limit=100_000
+    recent = await store.recent_texts(
+        site_id, since=now - timedelta(days=traffic_days), limit=traffic_limit
     )
+    traffic = _scores(model, recent)
     return suggest_thresholds(
         good, bad, traffic, max_false_reject=max_false_reject, max_miss=max_miss
     )

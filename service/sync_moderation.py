@@ -10,6 +10,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from service.adapters.codec import (
@@ -130,7 +131,7 @@ class SyncModerator:
             return SyncResult(earlier.decision, earlier.decided_at, replay=True)
         activity = await self._store.activity(prepared.query(self._clock.now()))
         outcome: BatchOutcome = await loop.run_in_executor(
-            self._executor, self._pipeline.finish, prepared, activity
+            self._executor, partial(self._pipeline.finish, prepared, activity, with_shadow=False)
         )
         [stored] = outcome.stored
         return await self._record(stored, _decision_of(stored))

@@ -370,6 +370,7 @@ class KafkaPipelineRunner:
         stored: asyncio.Task[None] | None = None
         committing: asyncio.Task[None] | None = None
         unreadable = False
+        lag_reported = time.monotonic()
         try:
             while True:
                 computed = await self._compute(batch, stored)
@@ -379,6 +380,9 @@ class KafkaPipelineRunner:
                 committing = asyncio.create_task(self._commit(producer, computed, stored))
                 if not more or self._stop.is_set() or self._gate.waiting:
                     break
+                if time.monotonic() - lag_reported >= 1.0:  # a backlog must show in the lag
+                    await self._report_lag(consumer)
+                    lag_reported = time.monotonic()
                 try:
                     batch = await consumer.getmany(
                         timeout_ms=min(self._config.poll_timeout_ms, 100),

@@ -711,17 +711,17 @@ class SqlReviewStore:
 
         return await self._run(read)
 
-    async def recent_scores(self, site_id: str, *, since: datetime, limit: int) -> list[Scores]:
-        """The scores of a site's comments decided since then, newest first."""
+    async def recent_texts(self, site_id: str, *, since: datetime, limit: int) -> list[str]:
+        """The texts of a site's comments decided since then, newest first."""
 
-        def read() -> list[Scores]:
+        def read() -> list[str]:
             with self._db.transaction(write=False) as tx:
                 rows = tx.fetchall(
-                    "SELECT spam, abuse FROM comments WHERE site_id = ? "
+                    "SELECT text FROM comments WHERE site_id = ? "
                     "AND auto_decided_at_ms >= ? ORDER BY auto_decided_at_ms DESC LIMIT ?",
                     (site_id, _ms(since), limit),
                 )
-            return [Scores(spam=float(r[0]), abuse=float(r[1])) for r in rows]
+            return [r[0] for r in rows]
 
         return await self._run(read)
 

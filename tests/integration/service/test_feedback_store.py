@@ -18,7 +18,7 @@ from service.domain.feedback import (
     TrainingLabel,
     UnknownComment,
 )
-from service.domain.model import Action, ModeratorReason, ReasonCode, Scores
+from service.domain.model import Action, ModeratorReason, ReasonCode
 from service.domain.review import ModeratorDecision, QueueOrder, ReviewStatus
 from tests.integration.service.test_review_store import LEASE, T0, draft, stored
 
@@ -303,27 +303,16 @@ async def test_labels_keep_every_decision_and_give_the_latest_per_comment(
     assert {e.comment_id for e in herald} == {"a", "c"}
 
 
-async def test_recent_scores_are_a_sites_latest_traffic(store: SqlReviewStore) -> None:
+async def test_recent_texts_are_a_sites_latest_traffic(store: SqlReviewStore) -> None:
     await store.record_decisions(
         [
-            stored("old", at=T0 - timedelta(days=40), spam=0.1),
-            stored("new", at=T0, spam=0.7, action=Action.APPROVE),
-            stored("elsewhere", site="other", spam=0.3),
+            stored("old", at=T0 - timedelta(days=40)),
+            stored("new", at=T0, action=Action.APPROVE),
+            stored("newer", at=T0 + timedelta(seconds=1), action=Action.REJECT),
+            stored("elsewhere", site="other"),
         ]
     )
 
-    scores = await store.recent_scores("herald", since=T0 - timedelta(days=30), limit=10)
+    texts = await store.recent_texts("herald", since=T0 - timedelta(days=30), limit=10)
 
-    assert scores == [Scores(spam=0.7, abuse=0.1)]
-
-
-async def test_a_nul_in_feedback_is_stored_as_a_replacement_character(
-    store: SqlReviewStore,
-) -> None:
-    await store.record_decisions([stored("a", action=Action.APPROVE)])
-
-    assert await store.apply_feedback(report("a", "rita", "spam\x00link")) is (
-        FeedbackOutcome.QUEUED
-    )
-    item = await store.get_item("herald", "a")
-    assert "spam\ufffdlink" in item.reasons[-1].detail
+    assert texts == ["text of newer", "text of new"]

@@ -152,3 +152,23 @@ def test_training_over_a_promoted_model_replaces_the_link_and_keeps_the_versions
         "model.versions",
         "trained",
     ]
+
+
+async def test_a_version_that_failed_is_tried_again_after_a_while(tmp_path: Path) -> None:
+    live = artifact(tmp_path / "model", "v1")
+    broken = {"v2"}
+    swaps = Swaps([])
+    watcher = ModelWatcher(
+        live,
+        KeywordClassifier(version="v1"),
+        load=loader(broken),
+        on_swap=swaps,
+        retry_after_seconds=0.0,
+    )
+    promote(live, artifact(tmp_path / "s2", "v2"), "v2")
+    assert not await watcher.check()
+
+    broken.clear()  # e.g. the disk was full for a moment
+
+    assert await watcher.check()
+    assert swaps.got == ["v2"]

@@ -309,3 +309,17 @@ def test_a_candidate_model_in_shadow_decides_every_comment_beside_the_live_one()
     assert shadow["comment_id"] == "a"
     assert outcome.shadow_actions == {"reject": 1}
     assert pipeline.shadow_model_version == "candidate-7"
+
+
+def test_synchronous_callers_skip_the_shadow_and_its_candidate_model() -> None:
+    candidate = KeywordClassifier(version="candidate-7")
+    policy = Policy("p-1", SITE, shadow={"herald": SITE}, shadow_version="s-1")
+    pipeline = Pipeline(
+        KeywordClassifier(), policy, CLOCK, TOPICS, Limits(), shadow_classifier=candidate
+    )
+    prepared = pipeline.prepare([record(0, comment("a", "hello"))])
+
+    outcome = pipeline.finish(prepared, Activity(), with_shadow=False)
+
+    assert [r.topic for r in outcome.records] == ["out"]
+    assert candidate.calls == []
