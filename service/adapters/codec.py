@@ -280,6 +280,18 @@ class SourceRecord:
     headers: Sequence[Header] = ()
 
 
+def unreadable_record(
+    topic: str, partition: int, offset: int
+) -> tuple[SourceRecord, InvalidComment]:
+    """Where a record is that the client could not read (its header key is not UTF-8), and
+    why: its dead letter can only point at it."""
+    return SourceRecord(topic, partition, offset, None, None, None), InvalidComment(
+        R.INVALID_UTF8,
+        "a header key is not valid UTF-8, so the record cannot be read; its bytes are still "
+        f"in {topic} partition {partition} at offset {offset}",
+    )
+
+
 def _b64(data: bytes | None) -> str | None:
     return None if data is None else base64.b64encode(data).decode("ascii")
 

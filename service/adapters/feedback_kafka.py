@@ -20,9 +20,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError, UnknownTopicOrPartitionError
 from aiokafka.structs import ConsumerRecord
 
-from service.adapters.codec import SourceRecord, encode_dead_letter
+from service.adapters.codec import SourceRecord, encode_dead_letter, unreadable_record
 from service.adapters.kafka import Backoff
-from service.domain.errors import InvalidComment, InvalidCommentReason, StoreUnavailable
+from service.domain.errors import InvalidComment, StoreUnavailable
 from service.domain.feedback import FeedbackKind
 from service.feedback import FeedbackHandler
 from service.ports import Clock, PipelineMetrics
@@ -180,14 +180,7 @@ class FeedbackConsumer:
                         )
                     except UnicodeDecodeError:
                         await self._dead_letter(
-                            producer,
-                            SourceRecord(tp.topic, tp.partition, position, None, None, None),
-                            InvalidComment(
-                                InvalidCommentReason.INVALID_UTF8,
-                                "a header key is not valid UTF-8, so the record cannot be read; "
-                                f"its bytes are still in {tp.topic} partition {tp.partition} at "
-                                f"offset {position}",
-                            ),
+                            producer, *unreadable_record(tp.topic, tp.partition, position)
                         )
                         position += 1
                         reader.seek(tp, position)

@@ -31,9 +31,8 @@ from aiokafka.errors import (
 )
 from aiokafka.structs import ConsumerRecord
 
-from service.adapters.codec import SourceRecord, encode_dead_letter
+from service.adapters.codec import SourceRecord, encode_dead_letter, unreadable_record
 from service.domain.errors import (
-    InvalidComment,
     InvalidCommentReason,
     ModerationError,
     StoreUnavailable,
@@ -321,12 +320,7 @@ class KafkaPipelineRunner:
     async def _dead_letter_unreadable(
         self, producer: AIOKafkaProducer, tp: TopicPartition, offset: int
     ) -> None:
-        source = SourceRecord(tp.topic, tp.partition, offset, None, None, None)
-        error = InvalidComment(
-            InvalidCommentReason.INVALID_UTF8,
-            "a header key is not valid UTF-8, so the record cannot be read; its bytes are still "
-            f"in {tp.topic} partition {tp.partition} at offset {offset}",
-        )
+        source, error = unreadable_record(tp.topic, tp.partition, offset)
         value, headers = encode_dead_letter(source, error, self._clock.now())
         try:
             async with producer.transaction():
