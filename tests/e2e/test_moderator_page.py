@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import json
 import signal
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from playwright.async_api import Browser, Dialog, async_playwright, expect
+from playwright.async_api import Browser, Dialog, expect
 
 from service.auth import add_token
 from tests.kafka_helpers import KafkaTopics, ServiceProcess, kcat_consume, kcat_produce, wait_until
@@ -20,16 +19,6 @@ from tests.schemas import validate
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SITE = "herald"
 HOSTILE_TEXT = "<img src=x onerror=\"document.title='pwned'\">"
 HOSTILE_AUTHOR = "<script>alert(1)</script>"
@@ -39,18 +28,6 @@ PLAIN_TEXT = "Is this a fair comment about the council budget?"
 def _event(comment_id: str, text: str, author: dict[str, str]) -> tuple[bytes, bytes]:
     doc = {"id": comment_id, "site_id": SITE, "text": text, "author": author}
     return f"{SITE}:{comment_id}".encode(), json.dumps(doc).encode()
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
-        )
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
 
 
 async def _healthy(url: str) -> bool:

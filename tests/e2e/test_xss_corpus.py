@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
-from playwright.async_api import Browser, ConsoleMessage, Dialog, async_playwright, expect
+from playwright.async_api import Browser, ConsoleMessage, Dialog, expect
 
 from service.adapters.sql.store import SqlReviewStore
 from service.auth import TokenRegistry, add_token
@@ -22,16 +22,6 @@ from tests.http_helpers import DECISIONS_TOPIC, stored_comment
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SITE = "herald"
 PWN = "window.__pwned=1;document.title='pwned'"
 # Each one tries, by its own route, to run PWN or alert().
@@ -100,18 +90,6 @@ INJECTED_TAGS = [
     "body",
     "noscript",
 ]
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
-        )
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ PostgreSQL, through the `database_url` fixture)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
@@ -21,16 +20,6 @@ from service.domain.feedback import (
 from service.domain.model import Action, ModeratorReason, ReasonCode
 from service.domain.review import ModeratorDecision, QueueOrder, ReviewStatus
 from tests.integration.service.test_review_store import LEASE, T0, draft, stored
-
-pytestmark = pytest.mark.usefixtures("database_url")
-
-
-@pytest.fixture
-async def store(database_url: str) -> AsyncIterator[SqlReviewStore]:
-    s = SqlReviewStore.from_url(database_url)
-    await s.migrate()
-    yield s
-    await s.close()
 
 
 def report(cid: str, reporter: str, reason: str = "insults people", minutes: int = 1) -> Feedback:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -66,14 +65,6 @@ def verdict(
 
 def draft(cid: str, n: int = 0) -> OutboxDraft:
     return OutboxDraft(f"evt-{cid}-{n}", "comment-decisions", f"herald:{cid}".encode(), b"{}")
-
-
-@pytest.fixture
-async def store(database_url: str) -> AsyncIterator[SqlReviewStore]:
-    s = SqlReviewStore.from_url(database_url)
-    await s.migrate()
-    yield s
-    await s.close()
 
 
 async def test_migrations_apply_once_and_can_run_again(store: SqlReviewStore) -> None:
