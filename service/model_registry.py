@@ -50,6 +50,7 @@ def promote(model_path: Path, candidate: Path, version: str) -> Path:
     the new version now lives. The previous live version is kept in the versions directory.
     A version kept there already (after a rollback) is pointed at again."""
     _keep_plain_directory(model_path)
+    versions_dir(model_path).mkdir(parents=True, exist_ok=True)
     target = versions_dir(model_path) / version
     if target.exists():
         if live_version(target) != version:
@@ -103,8 +104,6 @@ def _keep_plain_directory(model_path: Path) -> None:
 
 def _point(model_path: Path, target: Path) -> None:
     """Repoint the link in one atomic rename: readers see the old target or the new one."""
-    model_path.parent.mkdir(parents=True, exist_ok=True)
-    versions_dir(model_path).mkdir(parents=True, exist_ok=True)
     link = model_path.with_name(f".{model_path.name}.{os.getpid()}.link")
     with contextlib.suppress(FileNotFoundError):
         link.unlink()

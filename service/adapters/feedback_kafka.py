@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import Counter
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
@@ -63,7 +62,6 @@ class FeedbackConsumer:
             config.reports_topic: FeedbackKind.REPORT,
             config.appeals_topic: FeedbackKind.APPEAL,
         }
-        self.outcomes: Counter[str] = Counter()
 
     async def run(self) -> None:
         while not self._stop.is_set():
@@ -209,7 +207,6 @@ class FeedbackConsumer:
         )
         result = await self._handler.handle(self._kinds[source.topic], source)
         if result.error is None:
-            self.outcomes[str(result.outcome)] += 1
             return
         await self._dead_letter(producer, source, result.error)
 
@@ -221,7 +218,6 @@ class FeedbackConsumer:
             self._config.dead_letter_topic, value, key=source.key, headers=headers
         )
         await delivery  # the record's offset is committed only once its dead letter is safe
-        self.outcomes["dead_lettered"] += 1
         if self._metrics is not None:
             self._metrics.dead_lettered(error.reason.value)
         log.warning(

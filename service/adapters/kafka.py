@@ -153,7 +153,6 @@ class KafkaPipelineRunner:
         self._executor = executor
         self._stop = stop
         self._gate = _Gate()
-        self._lock = self._gate.lock
         self._assignment: set[TopicPartition] = set()
         self._connected = False
         self._backoff = Backoff(config.retry_initial_seconds, config.retry_max_seconds)
@@ -243,7 +242,7 @@ class KafkaPipelineRunner:
                     poison = await self._find_unreadable(consumer)
                     continue
                 if batch:
-                    async with self._lock:
+                    async with self._gate.lock:
                         unreadable = await self._run_batches(
                             consumer, producer, batch, more=not poison
                         )
@@ -278,7 +277,7 @@ class KafkaPipelineRunner:
                     max_records=min(bad - position, cfg.batch_max_records),
                 )
                 return before
-            async with self._lock:
+            async with self._gate.lock:
                 await self._dead_letter_unreadable(producer, tp, bad)
             consumer.seek(tp, bad + 1)
             del poison[tp]
