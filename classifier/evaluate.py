@@ -30,7 +30,7 @@ import sys
 import time
 import warnings
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -51,7 +51,7 @@ from classifier.data import (
 )
 from classifier.features import Featurizer
 from classifier.labels import ABUSE, LABELS, SPAM
-from classifier.lexicon import Lexicon, from_profanity_check
+from classifier.lexicon import PRETRAINED_ON, Lexicon, from_profanity_check
 from classifier.metrics import binary_metrics, threshold_at_fpr
 from classifier.obfuscate import obfuscate
 from classifier.train import TrainConfig, fit_head, source_weights, train_rows
@@ -59,6 +59,9 @@ from classifier.train import TrainConfig, fit_head, source_weights, train_rows
 __all__ = ["main"]
 
 ROBUSTNESS_FPR = 0.05
+SEEN_IN_SAMPLE = "pretrained on this source: in-sample, left out of the mean"
+SEEN_FOLD = "this fold is trained without the lexicon, which was pretrained on this source"
+SEEN_IN_DOMAIN = "the lexicon was pretrained on this source"
 Scorer = Callable[[Sequence[str]], np.ndarray]
 Fitter = Callable[[Sequence[Example]], Scorer]
 
@@ -70,6 +73,9 @@ class Row:
     model: str
     source: str
     metrics: dict[str, float]
+    # Why this row is not a plain score (a pretrained part has seen the source), if it is not.
+    note: str = ""
+    counted: bool = True  # False: in-sample, so left out of the table's mean
 
 
 @dataclass(slots=True)
@@ -195,7 +201,18 @@ def _evaluate_label(  # noqa: PLR0917 - internal helper with one call site
     log: Callable[[str], None],
     *,
     single_source: bool = False,
+    seen: Mapping[str, frozenset[str]] | None = None,
+    unseen_fitters: Mapping[str, Fitter] | None = None,
 ) -> None:
+    """Every table for ``label``.
+
+    ``seen[name]`` lists the sources a pretrained part of model ``name`` was trained on.
+    Their leave-one-source-out fold uses ``unseen_fitters[name]`` (the model without that
+    part) when there is one; otherwise the row is in-sample, marked and left out of the
+    mean.
+    """
+    seen = seen or {}
+    unseen_fitters = unseen_fitters or {}
     sources = SPAM_SOURCES if label == SPAM else ABUSE_SOURCES
     train = train_rows(examples, label)
     test = [e for e in examples if e.label == label and e.test]
@@ -210,8 +227,16 @@ def _evaluate_label(  # noqa: PLR0917 - internal helper with one call site
         for source in sources:
             rows = test_by_source[source]
             y = np.asarray([e.y for e in rows])
+            note = SEEN_IN_DOMAIN if source in seen.get(name, ()) else ""
             report.rows.append(
-                Row("in-domain", label, name, source, _metrics(y, scorer([e.text for e in rows])))
+                Row(
+                    "in-domain",
+                    label,
+                    name,
+                    source,
+                    _metrics(y, scorer([e.text for e in rows])),
+                    note,
+                )
             )
         # Robustness on the pooled test positives.
         p_clean = scorer([e.text for e in test])
@@ -233,18 +258,35 @@ def _evaluate_label(  # noqa: PLR0917 - internal helper with one call site
         t0 = time.perf_counter()
         for held_out in sources:
             rows = all_by_source[held_out]
+            note, counted = "", True
+            fold_fitter = fitter
+            if held_out in seen.get(name, ()):
+                if name in unseen_fitters:
+                    fold_fitter, note = unseen_fitters[name], SEEN_FOLD
+                else:
+                    note, counted = SEEN_IN_SAMPLE, False
             if name in pretrained:
                 held_scorer = scorer
             else:
                 rest = [e for e in train if e.source != held_out]
-                held_scorer = fitter(rest)  # type: ignore[arg-type,assignment]
+                held_scorer = fold_fitter(rest)  # type: ignore[arg-type,assignment]
             y = np.asarray([e.y for e in rows])
             p = held_scorer([e.text for e in rows])
-            report.rows.append(Row("loso", label, name, held_out, _metrics(y, p)))
+            report.rows.append(Row("loso", label, name, held_out, _metrics(y, p), note, counted))
         log(f"  {label} {name}: leave-one-source-out in {time.perf_counter() - t0:.1f}s")
         if single_source and name not in pretrained:
             t0 = time.perf_counter()
-            _single_source(train, test_by_source, sources, label, name, fitter, report, log)  # type: ignore[arg-type]
+            _single_source(
+                train,
+                test_by_source,
+                sources,
+                label,
+                name,
+                fitter,  # type: ignore[arg-type]
+                report,
+                log,
+                seen.get(name),
+            )
             log(f"  {label} {name}: single-source in {time.perf_counter() - t0:.1f}s")
 
 
@@ -257,6 +299,7 @@ def _single_source(  # noqa: PLR0917 - internal helper with one call site
     fitter: Fitter,
     report: Report,
     log: Callable[[str], None],
+    seen: frozenset[str] | None = None,
 ) -> None:
     """Train on each source's own training rows only; test on its test split."""
     for source in sources:
@@ -271,8 +314,16 @@ def _single_source(  # noqa: PLR0917 - internal helper with one call site
         except ValueError as exc:  # too few rows to split off a calibration set
             log(f"  {label} {name}: single-source {source} skipped ({exc})")
             continue
+        note = SEEN_IN_DOMAIN if seen and source in seen else ""
         report.rows.append(
-            Row("single-source", label, name, source, _metrics(y, scorer([e.text for e in rows])))
+            Row(
+                "single-source",
+                label,
+                name,
+                source,
+                _metrics(y, scorer([e.text for e in rows])),
+                note,
+            )
         )
 
 
@@ -301,22 +352,27 @@ def render(report: Report) -> str:
                 continue
             out += [f"### {label}: {title}", "", head, sep]
             models = list(dict.fromkeys(r.model for r in rows))
+            notes = list(dict.fromkeys(r.note for r in rows if r.note))
+            marks = {note: "\u2020" * (i + 1) for i, note in enumerate(notes)}
             for model in models:
                 mrows = [r for r in rows if r.model == model]
                 for r in mrows:
                     m = r.metrics
                     out.append(
-                        f"| {model} | {r.source} | {int(m['n'])} ({int(m['positives'])}) | "
+                        f"| {model} | {r.source}{marks.get(r.note, '')} | "
+                        f"{int(m['n'])} ({int(m['positives'])}) | "
                         + " | ".join(f"{m[k]:.3f}" for k in keys)
                         + " |"
                     )
-                means = [_mean([r.metrics[k] for r in mrows]) for k in keys]
+                counted = [r for r in mrows if r.counted]
+                means = [_mean([r.metrics[k] for r in counted]) for k in keys]
+                mean_title = "mean" if len(counted) == len(mrows) else "mean of the others"
                 out.append(
-                    f"| **{model}** | **mean** | | "
+                    f"| **{model}** | **{mean_title}** | | "
                     + " | ".join(f"**{v:.3f}**" for v in means)
                     + " |"
                 )
-                videos = [r for r in mrows if r.source.startswith("youtube")]
+                videos = [r for r in counted if r.source.startswith("youtube")]
                 if videos:
                     vmeans = [_mean([r.metrics[k] for r in videos]) for k in keys]
                     out.append(
@@ -325,6 +381,9 @@ def render(report: Report) -> str:
                         + " |"
                     )
             out.append("")
+            out += [f"{marks[note]} {note}." for note in notes]
+            if notes:
+                out.append("")
     out += [
         f"### Robustness (pooled test positives obfuscated; threshold at {ROBUSTNESS_FPR:.0%} "
         "FPR on clean test negatives)",
@@ -339,6 +398,40 @@ def render(report: Report) -> str:
         )
     out.append("")
     return "\n".join(out)
+
+
+@dataclass(slots=True)
+class Candidates:
+    """The models evaluated for one label (see :func:`_evaluate_label`)."""
+
+    fitters: dict[str, Fitter | Scorer] = field(default_factory=dict)
+    pretrained: set[str] = field(default_factory=set)
+    seen: dict[str, frozenset[str]] = field(default_factory=dict)
+    unseen_fitters: dict[str, Fitter] = field(default_factory=dict)
+
+
+def _candidates(
+    config: TrainConfig,
+    label: str,
+    seed: int,
+    cache: FeatureCache,
+    profanity: Scorer | None,
+    *,
+    baselines: bool,
+) -> Candidates:
+    out = Candidates(fitters={"model": _fit_model(config, label, seed, cache)})
+    if config.lexicon_weight.get(label, 0.0):
+        # The lexicon has seen these sources: their held-out fold goes without it.
+        out.seen["model"] = PRETRAINED_ON
+        without = replace(config, lexicon_weight={**config.lexicon_weight, label: 0.0})
+        out.unseen_fitters["model"] = _fit_model(without, label, seed, cache)
+    if baselines:
+        out.fitters["nb-bow"] = _fit_nb
+        if label == ABUSE and profanity is not None:
+            out.fitters["profanity-check"] = profanity
+            out.pretrained.add("profanity-check")
+            out.seen["profanity-check"] = PRETRAINED_ON
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -394,22 +487,25 @@ def main(argv: list[str] | None = None) -> int:
     cache = FeatureCache(config.featurizer, lexicon)
     profanity = None if args.no_baselines else _profanity_check()
     for label in args.labels:
-        models: dict[str, Fitter | Scorer] = {"model": _fit_model(config, label, args.seed, cache)}
-        pretrained: set[str] = set()
-        if not args.no_baselines:
-            models["nb-bow"] = _fit_nb
-            if label == ABUSE and profanity is not None:
-                models["profanity-check"] = profanity
-                pretrained.add("profanity-check")
+        models = _candidates(
+            config,
+            label,
+            args.seed,
+            cache,
+            None if args.no_baselines else profanity,
+            baselines=not args.no_baselines,
+        )
         _evaluate_label(
             examples,
             label,
-            models,
-            pretrained,
+            models.fitters,
+            models.pretrained,
             args.seed,
             report,
             log,
             single_source=args.single_source,
+            seen=models.seen,
+            unseen_fitters=models.unseen_fitters,
         )
     sys.stdout.write(render(report))
     sys.stdout.write(
@@ -427,6 +523,8 @@ def main(argv: list[str] | None = None) -> int:
                             "label": r.label,
                             "model": r.model,
                             "source": r.source,
+                            "note": r.note,
+                            "counted": r.counted,
                             **r.metrics,
                         }
                         for r in report.rows

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from classifier.evaluate import SEEN_FOLD, SEEN_IN_SAMPLE
 from classifier.evaluate import main as evaluate_main
+from classifier.lexicon import PRETRAINED_ON
 
 
 @pytest.mark.slow
@@ -36,6 +38,37 @@ def test_evaluate_prints_all_tables(tmp_path: Path, capsys: pytest.CaptureFixtur
         assert 0.0 <= row["roc_auc"] <= 1.0
         assert 0.0 <= row["ece"] <= 1.0
     assert {r["model"] for r in raw["robustness"]} >= {"model", "nb-bow"}
+    # alt-profanity-check was trained on Davidson: its Davidson rows are in-sample and
+    # left out of its mean; our model's Davidson fold is trained without the lexicon.
+    assert "davidson" in PRETRAINED_ON
+    loso = {(r["model"], r["source"]): r for r in raw["rows"] if r["table"] == "loso"}
+    assert loso["profanity-check", "davidson"]["note"] == SEEN_IN_SAMPLE
+    assert not loso["profanity-check", "davidson"]["counted"]
+    assert loso["model", "davidson"]["note"] == SEEN_FOLD
+    assert loso["model", "davidson"]["counted"]
+    assert all(r["counted"] for k, r in loso.items() if k[1] != "davidson")
+    assert "| **profanity-check** | **mean of the others** |" in text
+    assert f"\u2020 {SEEN_FOLD}." in text
+
+
+@pytest.mark.slow
+def test_davidson_fold_is_the_model_without_the_lexicon(tmp_path: Path) -> None:
+    def davidson_loso(*extra: str) -> dict[str, float]:
+        out = tmp_path / f"eval{len(extra)}.json"
+        argv = ["--max-per-source", "150", "--labels", "abuse", "--no-baselines", *extra]
+        assert evaluate_main([*argv, "--json", str(out)]) == 0
+        rows = json.loads(out.read_text())["rows"]
+        return {
+            r["source"]: r["roc_auc"]
+            for r in rows
+            if r["table"] == "loso" and r["model"] == "model"
+        }
+
+    shipped = davidson_loso()
+    without = davidson_loso("--lexicon-weight-abuse", "0")
+    assert shipped["davidson"] == without["davidson"]
+    # The other folds do use the lexicon, so they differ.
+    assert any(shipped[s] != without[s] for s in shipped if s != "davidson")
 
 
 @pytest.mark.slow
