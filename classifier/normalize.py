@@ -10,6 +10,8 @@ every comment at scoring time.  The output is lower-case ASCII-ish text in which
 * Cyrillic / Greek look-alike letters are mapped to Latin,
 * URLs, e-mail addresses and phone numbers become the tokens ``_url_``, ``_email_``
   and ``_phone_`` followed by the domain (dots replaced by ``_``) where there is one,
+  also when the dot is spelt out or spaced to dodge link filters (``site dot com``,
+  ``site (dot) com``, ``site . com``),
 * ``@handles`` become ``_mention_``,
 * leetspeak inside words is mapped back to letters (``1d10t`` -> ``idiot``,
   ``$pam`` -> ``spam``),
@@ -163,6 +165,20 @@ _BARE_DOMAIN_RE = re.compile(
     rf"(?:{_TLDS}))(?![\w-])(?:/[^\s<>\"']{{0,2000}})?"
 )
 _TLD_HINT_RE = re.compile(rf"\.(?:{_TLDS})\b")
+# Domains written to dodge link filters: "site dot com", "site (dot) com", "site [.] com",
+# "site . com", "site .com", and "site. com/path".  Only top-level domains that are not
+# also common English words, so that "tell me. in the end" stays text.
+_DODGE_TLDS = "com|net|org|info|biz|xyz|ru|tk|io|ly|online|site|club|shop|store"
+_DODGE_DOT = (
+    r"(?:\s*[(\[{]\s*(?:dot|\.)\s*[)\]}]\s*|\s+dot\s+|\s+\.\s+|\s+\.(?=[a-z])"
+    rf"|\.\s+(?=(?:{_DODGE_TLDS})/))"
+)
+_DODGED_DOMAIN_RE = re.compile(
+    rf"(?<![\w.@-])((?:[a-z0-9](?:[a-z0-9-]{{0,61}}[a-z0-9])?{_DODGE_DOT}){{1,3}}"
+    rf"(?:{_DODGE_TLDS}))(?![\w-])(?:/[^\s<>\"']{{0,2000}})?"
+)
+_DODGE_HINT_RE = re.compile(rf"(?:dot|\.)\s*[)\]}}]?\s*(?:{_DODGE_TLDS})\b")
+_DODGE_SEP_RE = re.compile(r"\s*(?:[(\[{]\s*(?:dot|\.)\s*[)\]}]|\sdot\s|\.)\s*")
 _PHONE_RE = re.compile(
     r"(?<![\w+(])(?<!\d[ .,])"
     r"(?:[+(0]\(?(?:\d[ .()-]{0,2}){7,14}\d|\d{3}[ .-]\d{3}[ .-]\d{4})(?!\w)"
@@ -215,6 +231,10 @@ def _url_sub(match: re.Match[str]) -> str:
     return f" {URL_TOKEN} {_domain_token(match.group(1))} "
 
 
+def _dodged_url_sub(match: re.Match[str]) -> str:
+    return f" {URL_TOKEN} {_domain_token(_DODGE_SEP_RE.sub('.', match.group(1)))} "
+
+
 def _leet_sub(match: re.Match[str]) -> str:
     run = match.group()
     core = run.rstrip("!")
@@ -253,6 +273,8 @@ def normalize(text: str) -> str:
         text = _URL_RE.sub(_url_sub, text)
     if _TLD_HINT_RE.search(text):
         text = _BARE_DOMAIN_RE.sub(_url_sub, text)
+    if _DODGE_HINT_RE.search(text):
+        text = _DODGED_DOMAIN_RE.sub(_dodged_url_sub, text)
     if _PHONE_HINT_RE.search(text):
         text = _PHONE_RE.sub(f" {PHONE_TOKEN} ", text)
     text = _SPACED_RE.sub(_spaced_sub, text)

@@ -40,6 +40,37 @@ def test_urls_become_a_token_with_their_domain() -> None:
     assert normalize("www.evil-site.com") == "_url_ evil-site_com"
 
 
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("visit marketglory . com/strategygame/x now", "visit _url_ marketglory_com now"),
+        ("Paul DOT com", "_url_ paul_com"),
+        ("example(dot)com", "_url_ example_com"),
+        ("example [dot] net now", "_url_ example_net now"),
+        ("example (.) biz", "_url_ example_biz"),
+        ("kidsmediausa  . com", "_url_ kidsmediausa_com"),
+        ("mtvema. com/vote", "_url_ mtvema_com"),
+        ("spam .ru", "_url_ spam_ru"),
+    ],
+)
+def test_domains_spelt_to_dodge_link_filters_become_urls(raw: str, expected: str) -> None:
+    assert normalize(raw) == expected
+
+
+@pytest.mark.parametrize(
+    "prose",
+    [
+        "tell me. in the end it is fine",
+        "i said it. com",
+        "dotted lines. neto",
+        "this is a co . operative",
+        "the . or the ,",
+    ],
+)
+def test_sentences_are_not_taken_for_dodged_domains(prose: str) -> None:
+    assert normalize(prose) == prose
+
+
 def test_emails_phones_and_mentions_become_tokens() -> None:
     assert normalize("mail bob.smith@Gmail.com") == "mail _email_ gmail_com"
     assert normalize("call 09061701461 now") == "call _phone_ now"
