@@ -2,8 +2,9 @@
 
 The ``alt-profanity-check`` package ships a word TF-IDF vectorizer (about 15k words)
 and five calibrated linear SVMs, trained on much more external data (mostly Wikipedia
-talk-page comments) than this project has.  Scored on *raw* text it transfers better
-across our abuse sources than anything trained here, but it is easily fooled by
+talk-page comments, and also our Davidson source: see ``PRETRAINED_ON``) than this
+project has.  Scored on *raw* text it transfers better across the abuse sources it was
+not trained on than anything trained here, but it is easily fooled by
 obfuscation (``1d10t``).  Scored on :func:`classifier.normalize.normalize`'d text it
 keeps its accuracy and loses almost nothing to obfuscation.
 
