@@ -28,6 +28,7 @@ from aiokafka.errors import (
     KafkaError,
     ProducerFenced,
     TopicAlreadyExistsError,
+    UnknownTopicOrPartitionError,
 )
 from aiokafka.structs import ConsumerRecord
 
@@ -178,6 +179,14 @@ class KafkaPipelineRunner:
                     f"transactional id {self._config.transactional_id!r} was taken over by "
                     "another instance; give every instance its own MODERATION_INSTANCE_ID"
                 ) from exc
+            except UnknownTopicOrPartitionError:
+                self._metrics.retried("pipeline")
+                delay = self._backoff.next_delay()
+                log.warning(
+                    "comments topic missing: create it with `moderation create-topics`",
+                    extra={"topic": self._config.topic, "retry_in_seconds": round(delay, 2)},
+                )
+                await self._sleep_unless_stopped(delay)
             except StoreUnavailable as exc:
                 self._metrics.retried("pipeline")
                 delay = self._backoff.next_delay()
@@ -202,6 +211,28 @@ class KafkaPipelineRunner:
     async def _sleep_unless_stopped(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stop.wait(), timeout=seconds)
+
+    async def _unless_stopped(self, work: Awaitable[None]) -> bool:
+        """Await ``work``, cancelling it if `stop` is set first; False if it was cancelled.
+
+        Only for waits before anything is consumed, such as a consumer start, which waits
+        up to the request timeout (40 s) for the metadata of a missing topic.
+        """
+        task = asyncio.ensure_future(work)
+        stopped = asyncio.ensure_future(self._stop.wait())
+        try:
+            await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopped.cancel()
+            if not task.done():
+                task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            if not self._stop.is_set():
+                raise
+            return False
+        return True
 
     async def _session(self) -> None:
         cfg = self._config
@@ -228,7 +259,8 @@ class KafkaPipelineRunner:
                 [cfg.topic],
                 listener=_FinishBatchBeforeRevoke(self._gate, self._assignment, self._metrics),
             )
-            await consumer.start()
+            if not await self._unless_stopped(consumer.start()):
+                return
             self._connected = True
             log.info(
                 "consuming",

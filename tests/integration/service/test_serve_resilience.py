@@ -117,3 +117,42 @@ async def test_missing_feedback_topics_do_not_hold_up_a_stop(
         assert await service.wait(15) == 0
     finally:
         service.ensure_dead()
+
+
+@pytest.mark.kafka
+async def test_missing_comments_topic_is_named_and_does_not_hold_up_a_stop(
+    topics: KafkaTopics, tiny_model: Path, tmp_path: Path
+) -> None:
+    missing = f"{topics.comments}-missing"
+    service = ServiceProcess(
+        topics.env()
+        | {"MODERATION_MODEL_PATH": str(tiny_model), "MODERATION_TOPIC_COMMENTS": missing},
+        tmp_path / "service.log",
+    )
+    try:
+
+        async def told_to_create_it() -> bool:
+            assert service.proc.poll() is None, "the service exited"
+            return any(
+                e.get("event")
+                == "comments topic missing: create it with `moderation create-topics`"
+                and e.get("topic") == missing
+                for e in service.logs()
+            )
+
+        # The consumer's start waits up to its request timeout (40 s) for the metadata.
+        await wait_until(told_to_create_it, 90, "a warning naming the missing topic")
+        seen = len(service.logs())
+
+        async def waiting_again() -> bool:
+            assert service.proc.poll() is None, "the service exited"
+            return any(
+                "not found in cluster metadata" in str(e.get("event"))
+                for e in service.logs()[seen:]
+            )
+
+        await wait_until(waiting_again, 30, "the retry to wait for the topic's metadata again")
+        service.signal(signal.SIGTERM)
+        assert await service.wait(15) == 0
+    finally:
+        service.ensure_dead()
