@@ -11,16 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError, UnknownTopicOrPartitionError
 from aiokafka.structs import ConsumerRecord
 
 from service.adapters.codec import SourceRecord, encode_dead_letter, unreadable_record
-from service.adapters.kafka import Backoff
+from service.adapters.kafka import Backoff, sleep_unless_stopped, unless_stopped
 from service.domain.errors import InvalidComment, StoreUnavailable
 from service.domain.feedback import FeedbackKind
 from service.feedback import FeedbackHandler
@@ -66,7 +64,10 @@ class FeedbackConsumer:
     async def run(self) -> None:
         while not self._stop.is_set():
             try:
-                await self._until_stopped(self._session())
+                # Stopping may cancel the session anywhere (even while the client waits for
+                # metadata): nothing is lost, since offsets are committed only after their
+                # records were applied or dead-lettered.
+                await unless_stopped(self._stop, self._session())
             except UnknownTopicOrPartitionError:
                 if self._metrics is not None:
                     self._metrics.retried("feedback")
@@ -87,23 +88,7 @@ class FeedbackConsumer:
                 await self._sleep(delay)
 
     async def _sleep(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stop.wait(), timeout=seconds)
-
-    async def _until_stopped(self, session: Coroutine[Any, Any, None]) -> None:
-        """Run the session until it ends or `stop` is set. Stopping may cancel it anywhere
-        (even while the client waits for metadata): nothing is lost, since offsets are
-        committed only after their records were applied or dead-lettered."""
-        task = asyncio.create_task(session)
-        stopped = asyncio.create_task(self._stop.wait())
-        try:
-            await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stopped.cancel()
-            if not task.done():
-                task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task  # re-raises the session's own error
+        await sleep_unless_stopped(self._stop, seconds)
 
     async def _session(self) -> None:
         cfg = self._config

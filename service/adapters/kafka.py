@@ -130,6 +130,34 @@ class _FinishBatchBeforeRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
         log.info("partitions assigned", extra={"partitions": _names(assigned)})
 
 
+async def sleep_unless_stopped(stop: asyncio.Event, seconds: float) -> None:
+    """Sleep for ``seconds``, or until ``stop`` is set."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+
+
+async def unless_stopped(stop: asyncio.Event, work: Awaitable[object]) -> bool:
+    """Await ``work``, cancelling it if ``stop`` is set first.
+
+    True if ``work`` ran to its end (its own error is raised), False if it was cancelled.
+    Callers use it only where a cancellation loses nothing.
+    """
+    task = asyncio.ensure_future(work)
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    if task.cancelled():
+        return False
+    task.result()
+    return True
+
+
 def _names(partitions: Sequence[TopicPartition]) -> list[str]:
     return sorted(f"{tp.topic}[{tp.partition}]" for tp in partitions)
 
@@ -209,30 +237,7 @@ class KafkaPipelineRunner:
                 await self._sleep_unless_stopped(delay)
 
     async def _sleep_unless_stopped(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stop.wait(), timeout=seconds)
-
-    async def _unless_stopped(self, work: Awaitable[None]) -> bool:
-        """Await ``work``, cancelling it if `stop` is set first; False if it was cancelled.
-
-        Only for waits before anything is consumed, such as a consumer start, which waits
-        up to the request timeout (40 s) for the metadata of a missing topic.
-        """
-        task = asyncio.ensure_future(work)
-        stopped = asyncio.ensure_future(self._stop.wait())
-        try:
-            await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stopped.cancel()
-            if not task.done():
-                task.cancel()
-        try:
-            await task
-        except asyncio.CancelledError:
-            if not self._stop.is_set():
-                raise
-            return False
-        return True
+        await sleep_unless_stopped(self._stop, seconds)
 
     async def _session(self) -> None:
         cfg = self._config
@@ -259,7 +264,9 @@ class KafkaPipelineRunner:
                 [cfg.topic],
                 listener=_FinishBatchBeforeRevoke(self._gate, self._assignment, self._metrics),
             )
-            if not await self._unless_stopped(consumer.start()):
+            # A consumer start waits up to the request timeout (40 s) for the metadata of a
+            # missing topic; nothing is consumed yet, so a stop may cancel it.
+            if not await unless_stopped(self._stop, consumer.start()):
                 return
             self._connected = True
             log.info(
