@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -25,6 +27,31 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(doc, default=str, ensure_ascii=False)
 
 
+class OncePerInterval(logging.Filter):
+    """Let each distinct message through at most once per ``seconds``.
+
+    While a topic is missing, aiokafka logs "Topic ... not found in cluster metadata" at
+    ERROR on every metadata refresh (ten times a second).
+    """
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self._seconds = seconds
+        self._clock = clock
+        self._last: dict[str, float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        now = self._clock()
+        last = self._last.get(message)
+        if last is not None and now - last < self._seconds:
+            return False
+        if len(self._last) >= 1024:  # bounded: a flood of distinct messages cannot grow it
+            self._last.clear()
+        self._last[message] = now
+        return True
+
+
 def configure(level: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
@@ -34,3 +61,7 @@ def configure(level: str) -> None:
     # aiokafka logs every failed connection attempt at ERROR; our retry line says it once.
     logging.getLogger("aiokafka").setLevel(max(logging.getLevelName(level), logging.WARNING))
     logging.getLogger("aiokafka.conn").setLevel(logging.CRITICAL)
+    cluster = logging.getLogger("aiokafka.cluster")
+    for old in [f for f in cluster.filters if isinstance(f, OncePerInterval)]:
+        cluster.removeFilter(old)
+    cluster.addFilter(OncePerInterval(10.0))

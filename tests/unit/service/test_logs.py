@@ -5,7 +5,7 @@ import json
 import logging
 from pathlib import Path
 
-from service.logs import JsonFormatter
+from service.logs import JsonFormatter, OncePerInterval, configure
 
 
 def record(**extra: object) -> logging.LogRecord:
@@ -51,3 +51,38 @@ def test_no_log_call_uses_a_field_name_that_logging_reserves() -> None:
 
     assert "bootstrap" in keys  # the scan finds the service's log calls
     assert keys.isdisjoint({*vars(logging.makeLogRecord({})), "message", "asctime"})
+
+
+def test_a_repeated_message_passes_once_per_interval() -> None:
+    now = [100.0]
+    once = OncePerInterval(10.0, clock=lambda: now[0])
+
+    def passes(msg: str) -> bool:
+        return once.filter(
+            logging.LogRecord("aiokafka.cluster", logging.ERROR, "", 1, msg, (), None)
+        )
+
+    missing = "Topic comments not found in cluster metadata"
+    assert passes(missing)
+    now[0] += 0.1
+    assert not passes(missing)
+    assert passes("Topic reports not found in cluster metadata")  # another message
+    now[0] += 9.8
+    assert not passes(missing)
+    now[0] += 0.2
+    assert passes(missing)
+
+
+def test_configure_filters_aiokafka_cluster_once() -> None:
+    root, cluster = logging.getLogger(), logging.getLogger("aiokafka.cluster")
+    saved = (root.handlers[:], root.level, logging.getLogger("aiokafka").level)
+    try:
+        configure("INFO")
+        configure("INFO")
+        assert sum(isinstance(f, OncePerInterval) for f in cluster.filters) == 1
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+        logging.getLogger("aiokafka").setLevel(saved[2])
+        for f in [f for f in cluster.filters if isinstance(f, OncePerInterval)]:
+            cluster.removeFilter(f)
