@@ -11,6 +11,7 @@ regression is calibrated on it with a sigmoid (``CalibratedClassifierCV`` over a
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import sys
 import time
@@ -55,9 +56,37 @@ __all__ = [
 DEFAULT_MODEL_ENV = "MODERATION_MODEL_PATH"
 MODEL_FAMILY = "lr-hash"
 CALIBRATION_FRACTION = 0.15
+# The modules that decide how a text becomes scores: a change to any of them (a new
+# normalisation step, say) gives models trained on the same data a new version.
+SCORING_MODULES = (
+    "data.py",
+    "features.py",
+    "labels.py",
+    "lexicon.py",
+    "model.py",
+    "normalize.py",
+    "train.py",
+)
 # False-positive rates on the calibration split that the suggested thresholds aim for.
 REVIEW_FPR = 0.05
 BLOCK_FPR = 0.01
+
+
+def code_fingerprint(package_dir: Path | None = None) -> str:
+    """sha256 of the :data:`SCORING_MODULES` source files (of this package by default)."""
+    root = Path(__file__).resolve().parent if package_dir is None else package_dir
+    digest = hashlib.sha256()
+    for name in SCORING_MODULES:
+        digest.update(name.encode() + b"\0" + (root / name).read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def model_version(data_sha256: str, code_sha256: str, seed: int, max_per_source: int | None) -> str:
+    """``lr-hash-<data>-c<code>-s<seed>[-n<rows per source>]``."""
+    version = f"{MODEL_FAMILY}-{data_sha256[:10]}-c{code_sha256[:6]}-s{seed}"
+    if max_per_source is not None:
+        version += f"-n{max_per_source}"
+    return version
 
 
 def default_model_dir() -> Path:
@@ -329,12 +358,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     metrics = test_metrics(params, examples)
     elapsed = time.perf_counter() - started
-    version = f"{MODEL_FAMILY}-{fingerprint[:10]}-s{args.seed}"
-    if args.max_per_source is not None:
-        version += f"-n{args.max_per_source}"
+    code = code_fingerprint()
+    version = model_version(fingerprint, code, args.seed, args.max_per_source)
     metadata = {
         "model_version": version,
         "data_sha256": fingerprint,
+        "code_sha256": code,
         "seed": args.seed,
         "max_per_source": args.max_per_source,
         "hyperparameters": {

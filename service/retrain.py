@@ -24,7 +24,7 @@ from sklearn.metrics import brier_score_loss, roc_auc_score
 import classifier
 from classifier.data import DEFAULT_DATA_DIR, Example, data_fingerprint, load_examples
 from classifier.model import write_artifact
-from classifier.train import MODEL_FAMILY, TrainConfig, train_params
+from classifier.train import TrainConfig, code_fingerprint, model_version, train_params
 from service.domain.feedback import LabelledExample, TrainingLabel
 from service.domain.learning import (
     HeadComparison,
@@ -203,13 +203,13 @@ def retrain(
     )
     params, info = train_params([*shipped, *as_training_examples(older)], config, seed)
     fingerprint = data_fingerprint(data_dir)
-    version = f"{MODEL_FAMILY}-{fingerprint[:10]}-s{seed}"
-    if max_per_source is not None:
-        version += f"-n{max_per_source}"
+    code = code_fingerprint()
+    version = model_version(fingerprint, code, seed, max_per_source)
     version += f"-l{labels_digest(older)[:10]}"
     metadata: dict[str, Any] = {
         "model_version": version,
         "data_sha256": fingerprint,
+        "code_sha256": code,
         "seed": seed,
         "max_per_source": max_per_source,
         "parent_version": live.version,

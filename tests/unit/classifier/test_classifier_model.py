@@ -12,8 +12,10 @@ import joblib
 import numpy as np
 import pytest
 
+import classifier
 from classifier import LABELS, ModelLoadError, Scores, load_model
 from classifier.model import METADATA_FILE, MODEL_FILE, ModelParams, write_artifact
+from classifier.train import SCORING_MODULES, code_fingerprint, model_version
 from classifier.train import main as train_main
 
 
@@ -189,6 +191,30 @@ def test_training_is_deterministic_and_replaces_atomically(tmp_path: Path) -> No
     # Nothing but the artifact is left behind in the parent directory.
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
     assert sorted(p.name for p in out.iterdir()) == [MODEL_FILE, METADATA_FILE]
+
+
+def test_a_change_to_the_scoring_code_changes_the_model_version(tmp_path: Path) -> None:
+    package = Path(classifier.__file__).parent
+    copy = tmp_path / "classifier"
+    copy.mkdir()
+    for name in SCORING_MODULES:
+        shutil.copy(package / name, copy / name)
+    assert code_fingerprint(copy) == code_fingerprint()
+    with (copy / "normalize.py").open("a") as f:
+        f.write("\n# one more normalisation step\n")
+    changed = code_fingerprint(copy)
+    assert changed != code_fingerprint()
+    data = "ab" * 32
+    assert model_version(data, changed, 0, None) != model_version(data, code_fingerprint(), 0, None)
+    assert model_version(data, changed, 0, 300).endswith("-s0-n300")
+
+
+def test_the_artifact_records_the_code_it_was_trained_with(tmp_path: Path) -> None:
+    out = tmp_path / "model"
+    assert train_main(["--out", str(out), "--max-per-source", "60"]) == 0
+    meta = json.loads((out / METADATA_FILE).read_text())
+    assert meta["code_sha256"] == code_fingerprint()
+    assert f"-c{code_fingerprint()[:6]}-" in meta["model_version"]
 
 
 def test_training_reports_missing_data(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
