@@ -61,7 +61,7 @@ __all__ = ["main"]
 ROBUSTNESS_FPR = 0.05
 SEEN_IN_SAMPLE = "pretrained on this source: in-sample, left out of the mean"
 SEEN_FOLD = "this fold is trained without the lexicon, which was pretrained on this source"
-SEEN_IN_DOMAIN = "the lexicon was pretrained on this source"
+SEEN_IN_DOMAIN = "trained in part on this source's data (the lexicon, or profanity-check itself)"
 Scorer = Callable[[Sequence[str]], np.ndarray]
 Fitter = Callable[[Sequence[Example]], Scorer]
 
