@@ -18,7 +18,7 @@ from aiokafka.errors import KafkaError, UnknownTopicOrPartitionError
 from aiokafka.structs import ConsumerRecord
 
 from service.adapters.codec import SourceRecord, encode_dead_letter, unreadable_record
-from service.adapters.kafka import Backoff, sleep_unless_stopped, unless_stopped
+from service.adapters.kafka import Backoff, retry_later, unless_stopped
 from service.domain.errors import InvalidComment, StoreUnavailable
 from service.domain.feedback import FeedbackKind
 from service.feedback import FeedbackHandler
@@ -69,26 +69,20 @@ class FeedbackConsumer:
                 # records were applied or dead-lettered.
                 await unless_stopped(self._stop, self._session())
             except UnknownTopicOrPartitionError:
-                if self._metrics is not None:
-                    self._metrics.retried("feedback")
-                delay = self._backoff.next_delay()
-                log.warning(
+                await self._retry(
                     "feedback topics missing: create them with `moderation create-topics`",
-                    extra={"topics": sorted(self._kinds), "retry_in_seconds": delay},
+                    extra={"topics": sorted(self._kinds)},
                 )
-                await self._sleep(delay)
             except (KafkaError, OSError, StoreUnavailable) as exc:
-                if self._metrics is not None:
-                    self._metrics.retried("feedback")
-                delay = self._backoff.next_delay()
-                log.warning(
+                await self._retry(
                     "feedback consumer cannot proceed, retrying",
-                    extra={"error": f"{type(exc).__name__}: {exc}", "retry_in_seconds": delay},
+                    extra={"error": f"{type(exc).__name__}: {exc}"},
                 )
-                await self._sleep(delay)
 
-    async def _sleep(self, seconds: float) -> None:
-        await sleep_unless_stopped(self._stop, seconds)
+    async def _retry(self, event: str, *, extra: dict[str, object]) -> None:
+        if self._metrics is not None:
+            self._metrics.retried("feedback")
+        await retry_later(self._stop, self._backoff, log, event, extra=extra)
 
     async def _session(self) -> None:
         cfg = self._config

@@ -136,6 +136,20 @@ async def sleep_unless_stopped(stop: asyncio.Event, seconds: float) -> None:
         await asyncio.wait_for(stop.wait(), timeout=seconds)
 
 
+async def retry_later(
+    stop: asyncio.Event,
+    backoff: Backoff,
+    logger: logging.Logger,
+    event: str,
+    *,
+    extra: dict[str, object],
+) -> None:
+    """Say why a consumer retries and after how long, then wait that long (or until ``stop``)."""
+    delay = backoff.next_delay()
+    logger.warning(event, extra={**extra, "retry_in_seconds": round(delay, 2)})
+    await sleep_unless_stopped(stop, delay)
+
+
 async def unless_stopped(stop: asyncio.Event, work: Awaitable[object]) -> bool:
     """Await ``work``, cancelling it if ``stop`` is set first.
 
@@ -208,36 +222,24 @@ class KafkaPipelineRunner:
                     "another instance; give every instance its own MODERATION_INSTANCE_ID"
                 ) from exc
             except UnknownTopicOrPartitionError:
-                self._metrics.retried("pipeline")
-                delay = self._backoff.next_delay()
-                log.warning(
+                await self._retry(
                     "comments topic missing: create it with `moderation create-topics`",
-                    extra={"topic": self._config.topic, "retry_in_seconds": round(delay, 2)},
+                    extra={"topic": self._config.topic},
                 )
-                await self._sleep_unless_stopped(delay)
             except StoreUnavailable as exc:
-                self._metrics.retried("pipeline")
-                delay = self._backoff.next_delay()
-                log.warning(
-                    "review store unavailable, retrying",
-                    extra={"error": str(exc), "retry_in_seconds": round(delay, 2)},
-                )
-                await self._sleep_unless_stopped(delay)
+                await self._retry("review store unavailable, retrying", extra={"error": str(exc)})
             except (KafkaError, OSError) as exc:
-                self._metrics.retried("pipeline")
-                delay = self._backoff.next_delay()
-                log.warning(
+                await self._retry(
                     "kafka unavailable, retrying",
                     extra={
                         "bootstrap": self._config.bootstrap,
                         "error": f"{type(exc).__name__}: {exc}",
-                        "retry_in_seconds": round(delay, 2),
                     },
                 )
-                await self._sleep_unless_stopped(delay)
 
-    async def _sleep_unless_stopped(self, seconds: float) -> None:
-        await sleep_unless_stopped(self._stop, seconds)
+    async def _retry(self, event: str, *, extra: dict[str, object]) -> None:
+        self._metrics.retried("pipeline")
+        await retry_later(self._stop, self._backoff, log, event, extra=extra)
 
     async def _session(self) -> None:
         cfg = self._config

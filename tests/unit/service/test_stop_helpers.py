@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import pytest
 
-from service.adapters.kafka import sleep_unless_stopped, unless_stopped
+from service.adapters.kafka import Backoff, retry_later, sleep_unless_stopped, unless_stopped
 
 
 async def test_work_that_ends_first_runs_to_its_end() -> None:
@@ -61,3 +62,20 @@ async def test_sleep_ends_when_stopped() -> None:
     stop.set()
     await asyncio.wait_for(sleeping, timeout=5)
     assert sleeping.done()
+
+
+async def test_retry_later_says_why_and_how_long_and_a_stop_cuts_the_wait(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    stop = asyncio.Event()
+    stop.set()
+    logger = logging.getLogger("test.retry")
+    with caplog.at_level(logging.WARNING, logger="test.retry"):
+        await asyncio.wait_for(
+            retry_later(stop, Backoff(30.0, 60.0), logger, "topic missing", extra={"topic": "c"}),
+            timeout=5,
+        )
+    [record] = caplog.records
+    assert record.getMessage() == "topic missing"
+    assert record.__dict__["topic"] == "c"
+    assert 0 < record.__dict__["retry_in_seconds"] <= 60
