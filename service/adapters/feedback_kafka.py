@@ -18,7 +18,7 @@ from aiokafka.errors import KafkaError, UnknownTopicOrPartitionError
 from aiokafka.structs import ConsumerRecord
 
 from service.adapters.codec import SourceRecord, encode_dead_letter, unreadable_record
-from service.adapters.kafka import Backoff, retry_later, unless_stopped
+from service.adapters.kafka import Backoff, retry_later, source_record, unless_stopped
 from service.domain.errors import InvalidComment, StoreUnavailable
 from service.domain.feedback import FeedbackKind
 from service.feedback import FeedbackHandler
@@ -175,15 +175,7 @@ class FeedbackConsumer:
                 await asyncio.wait_for(reader.stop(), timeout=10)
 
     async def _one(self, producer: AIOKafkaProducer, record: ConsumerRecord) -> None:
-        source = SourceRecord(
-            topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
-            timestamp_ms=record.timestamp,
-            key=record.key,
-            value=record.value,
-            headers=tuple(record.headers or ()),
-        )
+        source = source_record(record)
         result = await self._handler.handle(self._kinds[source.topic], source)
         if result.error is None:
             return

@@ -130,6 +130,19 @@ class _FinishBatchBeforeRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
         log.info("partitions assigned", extra={"partitions": _names(assigned)})
 
 
+def source_record(record: ConsumerRecord[bytes, bytes]) -> SourceRecord:
+    """The broker-independent view of a consumed record that the codec and DLQ use."""
+    return SourceRecord(
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        timestamp_ms=record.timestamp,
+        key=record.key,
+        value=record.value,
+        headers=tuple(record.headers or ()),
+    )
+
+
 async def sleep_unless_stopped(stop: asyncio.Event, seconds: float) -> None:
     """Sleep for ``seconds``, or until ``stop`` is set."""
     with contextlib.suppress(TimeoutError):
@@ -437,19 +450,7 @@ class KafkaPipelineRunner:
         return unreadable
 
     async def _compute(self, batch: Batch, stored: asyncio.Task[None] | None) -> _Computed:
-        records = [
-            SourceRecord(
-                topic=m.topic,
-                partition=m.partition,
-                offset=m.offset,
-                timestamp_ms=m.timestamp,
-                key=m.key,
-                value=m.value,
-                headers=tuple(m.headers or ()),
-            )
-            for messages in batch.values()
-            for m in messages
-        ]
+        records = [source_record(m) for messages in batch.values() for m in messages]
         offsets = {tp: messages[-1].offset + 1 for tp, messages in batch.items()}
         loop = asyncio.get_running_loop()
         started = time.perf_counter()
