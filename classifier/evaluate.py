@@ -492,7 +492,7 @@ def main(argv: list[str] | None = None) -> int:
             label,
             args.seed,
             cache,
-            None if args.no_baselines else profanity,
+            profanity,
             baselines=not args.no_baselines,
         )
         _evaluate_label(
