@@ -57,10 +57,18 @@ class ModelLoadError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Scores:
-    """Calibrated probabilities in [0, 1]."""
+    """Calibrated probabilities in [0, 1].
+
+    The abuse sub-scores are ``None`` for a model trained without them.
+    """
 
     spam: float
     abuse: float
+    severe_toxicity: float | None = None
+    insult: float | None = None
+    threat: float | None = None
+    identity_attack: float | None = None
+    profanity: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,9 +208,17 @@ class Model:
         return out
 
     def score(
-        self, texts: Sequence[str], author_urls: Sequence[str | None] | None = None
+        self,
+        texts: Sequence[str],
+        author_urls: Sequence[str | None] | None = None,
+        site_ids: Sequence[str | None] | None = None,
     ) -> list[Scores]:
-        """Score a batch; result ``i`` belongs to ``texts[i]``."""
+        """Score a batch; result ``i`` belongs to ``texts[i]``.
+
+        ``site_ids[i]`` (optional) names the site a comment came from: a site with its
+        own adjustment in the model is scored with it, any other with the shared model.
+        """
+        del site_ids  # per-site adjustments: not in this artifact format yet
         probs = self.probabilities(texts, author_urls).tolist()
         s, a = self._spam_col, self._abuse_col
         return [Scores(spam=row[s], abuse=row[a]) for row in probs]
