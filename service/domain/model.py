@@ -76,6 +76,13 @@ class Comment:
 class Scores:
     spam: float
     abuse: float
+    # Abuse sub-scores (Perspective's attributes; toxicity is ``abuse``): ``None`` when
+    # the model has none.
+    severe_toxicity: float | None = None
+    insult: float | None = None
+    threat: float | None = None
+    identity_attack: float | None = None
+    profanity: float | None = None
 
     def of(self, label: Label) -> float:
         return self.spam if label is Label.SPAM else self.abuse
