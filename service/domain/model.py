@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Final
 
 
 class Action(StrEnum):
@@ -22,11 +22,33 @@ class Label(StrEnum):
     ABUSE = "abuse"
 
 
+class SubScore(StrEnum):
+    """The abuse sub-scores (Perspective's attributes besides toxicity, which is `abuse`)."""
+
+    SEVERE_TOXICITY = "severe_toxicity"
+    INSULT = "insult"
+    THREAT = "threat"
+    IDENTITY_ATTACK = "identity_attack"
+    PROFANITY = "profanity"
+
+
 class ReasonCode(StrEnum):
     SPAM_ABOVE_REJECT = "spam_above_reject_threshold"
     ABUSE_ABOVE_REJECT = "abuse_above_reject_threshold"
     SPAM_UNCERTAIN = "spam_uncertain"
     ABUSE_UNCERTAIN = "abuse_uncertain"
+    # an abuse sub-score at or above its reject threshold, or between its two thresholds
+    SEVERE_TOXICITY_ABOVE_REJECT = "severe_toxicity_above_reject_threshold"
+    INSULT_ABOVE_REJECT = "insult_above_reject_threshold"
+    THREAT_ABOVE_REJECT = "threat_above_reject_threshold"
+    IDENTITY_ATTACK_ABOVE_REJECT = "identity_attack_above_reject_threshold"
+    PROFANITY_ABOVE_REJECT = "profanity_above_reject_threshold"
+    SEVERE_TOXICITY_UNCERTAIN = "severe_toxicity_uncertain"
+    INSULT_UNCERTAIN = "insult_uncertain"
+    THREAT_UNCERTAIN = "threat_uncertain"
+    IDENTITY_ATTACK_UNCERTAIN = "identity_attack_uncertain"
+    PROFANITY_UNCERTAIN = "profanity_uncertain"
+    UNSUPPORTED_LANGUAGE = "unsupported_language"  # the model was not trained on it
     BELOW_THRESHOLDS = "below_thresholds"
     BLOCKED_AUTHOR = "blocked_author"
     TRUSTED_AUTHOR = "trusted_author"
@@ -87,6 +109,37 @@ class Scores:
     def of(self, label: Label) -> float:
         return self.spam if label is Label.SPAM else self.abuse
 
+    def sub(self, name: SubScore) -> float | None:
+        match name:
+            case SubScore.SEVERE_TOXICITY:
+                return self.severe_toxicity
+            case SubScore.INSULT:
+                return self.insult
+            case SubScore.THREAT:
+                return self.threat
+            case SubScore.IDENTITY_ATTACK:
+                return self.identity_attack
+            case SubScore.PROFANITY:
+                return self.profanity
+
+
+UNDETERMINED: Final = "und"  # BCP 47: the language could not be told
+
+
+@dataclass(frozen=True, slots=True)
+class Language:
+    """A comment's language: the event's `lang` (`detected` False) or the detector's verdict.
+    `code` is a lower-case ISO 639 code (the primary subtag of a BCP 47 tag), or `und` when
+    the detector could not tell (too short, no words, no language confidently ahead)."""
+
+    code: str
+    detected: bool
+    confidence: float | None = None  # the detector's probability, for a detected language
+
+    @property
+    def determined(self) -> bool:
+        return self.code != UNDETERMINED
+
 
 class ModeratorReason(StrEnum):
     """The reason code a moderator gives with a decision."""
@@ -115,6 +168,7 @@ class Decision:
     model_version: str
     policy_version: str
     decided_by: str = "auto"
+    language: Language | None = None  # None: neither given nor detected
 
     @property
     def final(self) -> bool:

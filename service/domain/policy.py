@@ -4,13 +4,17 @@ Precedence, first match wins:
   1. reject rules: blocked author, blocked term or pattern, blocked link domain, campaign,
      flood set to reject;
   2. trusted author: approve (the site vouches for them; only step 1 overrides that);
-  3. the scores: a label at or above its `reject_at` rejects;
+  3. the scores: a label (or an abuse sub-score with a threshold) at or above its `reject_at`
+     rejects;
   4. hold rules: held term or pattern, too many links, a first-time author's link, a new
-     author's first comments, a flood set to review; and a label between its thresholds;
+     author's first comments, a flood set to review; and a score between its thresholds;
   5. otherwise approve.
 Every reason found is reported, not only the deciding one, so moderators see the whole story.
 If scoring failed, the site's `on_scoring_failure` says review (default) or approve, and the
-decision says so.
+decision says so. A comment in a language the site does not list as supported (the model was
+not trained on it, so its scores are noise) gets the site's `languages.on_unsupported`:
+review (default) or approve, in place of steps 3 and 4's scores (the rules still apply), or
+`score`: decided as any other. A language that could not be told counts as supported.
 """
 
 from __future__ import annotations
@@ -20,7 +24,17 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from service.domain.errors import InvalidPolicy
-from service.domain.model import Action, Comment, Decision, Label, Reason, ReasonCode, Scores
+from service.domain.model import (
+    Action,
+    Comment,
+    Decision,
+    Label,
+    Language,
+    Reason,
+    ReasonCode,
+    Scores,
+    SubScore,
+)
 from service.domain.rules import DecisionContext, NamedPattern, domain_in, link_domains
 
 _REJECT_CODE = {
@@ -28,6 +42,20 @@ _REJECT_CODE = {
     Label.ABUSE: ReasonCode.ABUSE_ABOVE_REJECT,
 }
 _REVIEW_CODE = {Label.SPAM: ReasonCode.SPAM_UNCERTAIN, Label.ABUSE: ReasonCode.ABUSE_UNCERTAIN}
+_SUB_REJECT_CODE = {
+    SubScore.SEVERE_TOXICITY: ReasonCode.SEVERE_TOXICITY_ABOVE_REJECT,
+    SubScore.INSULT: ReasonCode.INSULT_ABOVE_REJECT,
+    SubScore.THREAT: ReasonCode.THREAT_ABOVE_REJECT,
+    SubScore.IDENTITY_ATTACK: ReasonCode.IDENTITY_ATTACK_ABOVE_REJECT,
+    SubScore.PROFANITY: ReasonCode.PROFANITY_ABOVE_REJECT,
+}
+_SUB_REVIEW_CODE = {
+    SubScore.SEVERE_TOXICITY: ReasonCode.SEVERE_TOXICITY_UNCERTAIN,
+    SubScore.INSULT: ReasonCode.INSULT_UNCERTAIN,
+    SubScore.THREAT: ReasonCode.THREAT_UNCERTAIN,
+    SubScore.IDENTITY_ATTACK: ReasonCode.IDENTITY_ATTACK_UNCERTAIN,
+    SubScore.PROFANITY: ReasonCode.PROFANITY_UNCERTAIN,
+}
 
 
 class RuleAction(StrEnum):
@@ -38,6 +66,14 @@ class RuleAction(StrEnum):
 class FailureMode(StrEnum):
     REVIEW = "review"
     APPROVE = "approve"
+
+
+class LanguageMode(StrEnum):
+    """What a comment in an unsupported language gets."""
+
+    REVIEW = "review"
+    APPROVE = "approve"
+    SCORE = "score"  # decided by its scores like any other
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +90,40 @@ class Thresholds:
                 f"thresholds need 0 <= approve_below <= reject_at <= 1, got "
                 f"approve_below={self.approve_below}, reject_at={self.reject_at}"
             )
+
+
+@dataclass(frozen=True, slots=True)
+class SubScoreThresholds:
+    """An abuse sub-score's limits, each optional: at or above `reject_at` it rejects; at or
+    above `approve_below` (and below `reject_at`) it asks a human. A sub-score the model does
+    not give (None) never triggers."""
+
+    approve_below: float | None = None
+    reject_at: float | None = None
+
+    def __post_init__(self) -> None:
+        for name, value in (("approve_below", self.approve_below), ("reject_at", self.reject_at)):
+            if value is not None and not 0.0 <= value <= 1.0:
+                raise InvalidPolicy(f"{name} must be from 0 to 1, got {value}")
+        if (
+            self.approve_below is not None
+            and self.reject_at is not None
+            and self.approve_below > self.reject_at
+        ):
+            raise InvalidPolicy(
+                f"thresholds need approve_below <= reject_at, got "
+                f"approve_below={self.approve_below}, reject_at={self.reject_at}"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class LanguageRules:
+    supported: frozenset[str] = frozenset({"en"})  # ISO 639 codes: the model's training ones
+    on_unsupported: LanguageMode = LanguageMode.REVIEW
+
+    def unsupported(self, language: Language | None) -> bool:
+        """A language known (given, or detected with confidence) and not supported here."""
+        return language is not None and language.determined and language.code not in self.supported
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +171,8 @@ class SitePolicy:
     flood: FloodRule | None = None
     campaign: CampaignRule | None = None
     on_scoring_failure: FailureMode = FailureMode.REVIEW
+    sub_scores: Mapping[SubScore, SubScoreThresholds] = field(default_factory=dict)
+    languages: LanguageRules = LanguageRules()
 
     def thresholds(self, label: Label) -> Thresholds:
         return self.spam if label is Label.SPAM else self.abuse
@@ -166,14 +238,21 @@ def decide(
     _links(policy.links, comment.text, context, found)
     _activity(policy, context, found)
     trusted = author is not None and author in policy.authors.trusted
-    score_reasons = _Found() if scores is None else _scores(scores, policy)
+    unsupported = _unsupported_language(policy.languages, context.language)
+    # in a language the model does not know, its scores say nothing: they are not used
+    score_reasons = _Found() if scores is None or unsupported else _scores(scores, policy)
 
     if found.rejects:
         action = Action.REJECT
-        reasons = found.rejects + score_reasons.rejects + found.holds + score_reasons.holds
+        reasons = found.rejects + score_reasons.rejects + unsupported
+        reasons += found.holds + score_reasons.holds
     elif trusted:
         action = Action.APPROVE
         reasons = [Reason(ReasonCode.TRUSTED_AUTHOR, f"author {author} is trusted")]
+    elif unsupported:
+        mode = policy.languages.on_unsupported
+        action = Action.REVIEW if found.holds or mode is LanguageMode.REVIEW else Action.APPROVE
+        reasons = unsupported + found.holds
     elif scores is None:
         action = (
             Action.APPROVE if policy.on_scoring_failure is FailureMode.APPROVE else Action.REVIEW
@@ -211,7 +290,31 @@ def decide(
         reasons=tuple(reasons),
         model_version=model_version,
         policy_version=policy_version,
+        language=context.language,
     )
+
+
+def _unsupported_language(rules: LanguageRules, language: Language | None) -> list[Reason]:
+    """The unsupported-language reason, if the site's policy acts on it (not `score`)."""
+    if language is None or not rules.unsupported(language):
+        return []
+    if rules.on_unsupported is LanguageMode.SCORE:
+        return []
+    how = (
+        "given by the event"
+        if not language.detected
+        else "detected"
+        if language.confidence is None
+        else f"detected, confidence {language.confidence:.2f}"
+    )
+    return [
+        Reason(
+            ReasonCode.UNSUPPORTED_LANGUAGE,
+            f"language {language.code} ({how}) is not supported here "
+            f"(supported: {', '.join(sorted(rules.supported)) or 'none'}); the model's scores "
+            f"are not used and the site's policy is to {rules.on_unsupported.value}",
+        )
+    ]
 
 
 def _scores(scores: Scores, policy: SitePolicy) -> _Found:
@@ -234,6 +337,23 @@ def _scores(scores: Scores, policy: SitePolicy) -> _Found:
                     f"{limits.approve_below:.3f} and reject threshold {limits.reject_at:.3f}",
                 )
             )
+    for name in SubScore:
+        sub = policy.sub_scores.get(name)
+        value = scores.sub(name)
+        if sub is None or value is None:  # no threshold, or the model has no such score
+            continue
+        if sub.reject_at is not None and value >= sub.reject_at:
+            found.rejects.append(
+                Reason(
+                    _SUB_REJECT_CODE[name],
+                    f"{name} score {value:.3f} >= reject threshold {sub.reject_at:.3f}",
+                )
+            )
+        elif sub.approve_below is not None and value >= sub.approve_below:
+            detail = f"{name} score {value:.3f} >= approve threshold {sub.approve_below:.3f}"
+            if sub.reject_at is not None:
+                detail += f" and < reject threshold {sub.reject_at:.3f}"
+            found.holds.append(Reason(_SUB_REVIEW_CODE[name], detail))
     return found
 
 

@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass
 from typing import Final, Protocol
 
+from service.domain.model import Language
+
 # A URL with a scheme, or a bare www. host. Linear: no nested quantifiers.
 _URL: Final = re.compile(r"(?i)\b(?:https?://|www\.)([a-z0-9.-]{1,253})")
 _IDN_DOT: Final = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
@@ -38,6 +40,7 @@ class DecisionContext:
     author_prior_comments: int | None = None  # before this one; None: no author id
     author_recent_comments: int = 1  # in the site's flood window
     campaign_authors: int = 1  # distinct authors of the same text in the campaign window
+    language: Language | None = None  # the event's `lang`, else the detector's; None: neither
 
 
 def link_domains(text: str) -> tuple[str, ...]:

@@ -8,16 +8,29 @@ from dataclasses import replace
 import pytest
 
 from service.domain.errors import InvalidPolicy
-from service.domain.model import Action, Author, Comment, ModeratorReason, ReasonCode, Scores
+from service.domain.language import given_language
+from service.domain.model import (
+    Action,
+    Author,
+    Comment,
+    Language,
+    ModeratorReason,
+    ReasonCode,
+    Scores,
+    SubScore,
+)
 from service.domain.policy import (
     AuthorRules,
     CampaignRule,
     FailureMode,
     FloodRule,
+    LanguageMode,
+    LanguageRules,
     LinkRules,
     Policy,
     RuleAction,
     SitePolicy,
+    SubScoreThresholds,
     TermRules,
     Thresholds,
     decide,
@@ -60,6 +73,7 @@ def run(
     recent: int = 1,
     campaign: int = 1,
     normalized: str | None = None,
+    language: Language | None = None,
 ) -> tuple[Action, list[ReasonCode | ModeratorReason]]:
     comment = Comment(id="c1", site_id="herald", text=text, author=Author(id=author))
     context = DecisionContext(
@@ -67,6 +81,7 @@ def run(
         author_prior_comments=prior,
         author_recent_comments=recent,
         campaign_authors=campaign,
+        language=language,
     )
     decision = decide(comment, scores, policy, context, model_version="m", policy_version="p")
     assert decision.final is (decision.action is not Action.REVIEW)
@@ -206,6 +221,255 @@ RULES = [
         [C.BLOCKED_TERM],
     ),
 ]
+
+
+FRENCH = Language("fr", detected=True, confidence=0.99)
+ENGLISH = Language("en", detected=True, confidence=0.97)
+
+
+def languages(mode: LanguageMode, *supported: str) -> SitePolicy:
+    return replace(FULL, languages=LanguageRules(frozenset(supported or {"en"}), mode))
+
+
+LANGUAGE_RULES = [
+    ("supported language: scored", {"language": ENGLISH}, Action.APPROVE, [C.BELOW_THRESHOLDS]),
+    (
+        "undetermined language counts as supported",
+        {"language": Language("und", detected=True, confidence=0.3)},
+        Action.APPROVE,
+        [C.BELOW_THRESHOLDS],
+    ),
+    ("no language at all: scored", {"language": None}, Action.APPROVE, [C.BELOW_THRESHOLDS]),
+    (
+        "unsupported: review by default",
+        {"language": FRENCH},
+        Action.REVIEW,
+        [C.UNSUPPORTED_LANGUAGE],
+    ),
+    (
+        "unsupported: the scores are not used, a high one rejects nothing",
+        {"language": FRENCH, "scores": Scores(0.99, 0.99)},
+        Action.REVIEW,
+        [C.UNSUPPORTED_LANGUAGE],
+    ),
+    (
+        "unsupported: approve",
+        {
+            "language": FRENCH,
+            "scores": Scores(0.99, 0.99),
+            "policy": languages(LanguageMode.APPROVE),
+        },
+        Action.APPROVE,
+        [C.UNSUPPORTED_LANGUAGE],
+    ),
+    (
+        "unsupported approved, but a hold rule still holds",
+        {"language": FRENCH, "text": "idiot", "policy": languages(LanguageMode.APPROVE)},
+        Action.REVIEW,
+        [C.UNSUPPORTED_LANGUAGE, C.HELD_TERM],
+    ),
+    (
+        "unsupported: score it as any other",
+        {"language": FRENCH, "scores": Scores(0.0, 0.85), "policy": languages(LanguageMode.SCORE)},
+        Action.REJECT,
+        [C.ABUSE_ABOVE_REJECT],
+    ),
+    (
+        "unsupported and scored: a low score approves",
+        {"language": FRENCH, "policy": languages(LanguageMode.SCORE)},
+        Action.APPROVE,
+        [C.BELOW_THRESHOLDS],
+    ),
+    (
+        "a language the site lists is supported",
+        {"language": FRENCH, "policy": languages(LanguageMode.REVIEW, "en", "fr")},
+        Action.APPROVE,
+        [C.BELOW_THRESHOLDS],
+    ),
+    (
+        "a reject rule beats the unsupported language",
+        {"language": FRENCH, "text": "buy pills", "policy": languages(LanguageMode.APPROVE)},
+        Action.REJECT,
+        [C.BLOCKED_TERM, C.UNSUPPORTED_LANGUAGE],
+    ),
+    (
+        "a trusted author beats the unsupported language",
+        {"language": FRENCH, "author": "editor"},
+        Action.APPROVE,
+        [C.TRUSTED_AUTHOR],
+    ),
+    (
+        "unsupported language needs no scores: a scoring failure does not matter",
+        {"language": FRENCH, "scores": None, "policy": languages(LanguageMode.APPROVE)},
+        Action.APPROVE,
+        [C.UNSUPPORTED_LANGUAGE],
+    ),
+    (
+        "unsupported and scored, scoring failed: the failure policy",
+        {"language": FRENCH, "scores": None, "policy": languages(LanguageMode.SCORE)},
+        Action.REVIEW,
+        [C.SCORING_FAILED],
+    ),
+]
+
+SUB = replace(
+    BASE,
+    sub_scores={
+        SubScore.THREAT: SubScoreThresholds(reject_at=0.8),
+        SubScore.INSULT: SubScoreThresholds(approve_below=0.6, reject_at=0.95),
+        SubScore.PROFANITY: SubScoreThresholds(approve_below=0.7),
+    },
+)
+
+
+def subs(**values: float | None) -> Scores:
+    return Scores(spam=0.01, abuse=0.02, **values)
+
+
+SUB_SCORE_RULES = [
+    ("no sub-scores: nothing to threshold", {"scores": LOW}, Action.APPROVE, [C.BELOW_THRESHOLDS]),
+    (
+        "None never triggers",
+        {"scores": subs(threat=None, insult=None, profanity=None)},
+        Action.APPROVE,
+        [C.BELOW_THRESHOLDS],
+    ),
+    ("threat below", {"scores": subs(threat=0.799)}, Action.APPROVE, [C.BELOW_THRESHOLDS]),
+    ("threat at reject_at", {"scores": subs(threat=0.8)}, Action.REJECT, [C.THREAT_ABOVE_REJECT]),
+    ("insult between", {"scores": subs(insult=0.6)}, Action.REVIEW, [C.INSULT_UNCERTAIN]),
+    ("insult at reject", {"scores": subs(insult=0.95)}, Action.REJECT, [C.INSULT_ABOVE_REJECT]),
+    (
+        "profanity: review only",
+        {"scores": subs(profanity=1.0)},
+        Action.REVIEW,
+        [C.PROFANITY_UNCERTAIN],
+    ),
+    (
+        "a sub-score without a threshold never triggers",
+        {"scores": subs(severe_toxicity=1.0, identity_attack=1.0)},
+        Action.APPROVE,
+        [C.BELOW_THRESHOLDS],
+    ),
+    (
+        "sub-score reject with the labels' doubts",
+        {"scores": Scores(spam=0.5, abuse=0.6, threat=0.9, insult=0.7)},
+        Action.REJECT,
+        [C.THREAT_ABOVE_REJECT, C.SPAM_UNCERTAIN, C.ABUSE_UNCERTAIN, C.INSULT_UNCERTAIN],
+    ),
+    (
+        "a trusted author beats a sub-score",
+        {"scores": subs(threat=0.99), "author": "editor"},
+        Action.APPROVE,
+        [C.TRUSTED_AUTHOR],
+    ),
+    (
+        "an unsupported language's sub-scores are not used either",
+        {"scores": subs(threat=0.99), "language": FRENCH},
+        Action.REVIEW,
+        [C.UNSUPPORTED_LANGUAGE],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "action", "codes"),
+    [r[1:] for r in LANGUAGE_RULES],
+    ids=[r[0] for r in LANGUAGE_RULES],
+)
+def test_unsupported_languages_follow_the_site_policy(
+    kwargs: dict[str, object], action: Action, codes: list[ReasonCode]
+) -> None:
+    assert run(**kwargs) == (action, codes)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "action", "codes"),
+    [r[1:] for r in SUB_SCORE_RULES],
+    ids=[r[0] for r in SUB_SCORE_RULES],
+)
+def test_abuse_sub_score_thresholds(
+    kwargs: dict[str, object], action: Action, codes: list[ReasonCode]
+) -> None:
+    policy = replace(SUB, authors=FULL.authors)
+    assert run(policy=policy, prior=None, **kwargs) == (action, codes)  # type: ignore[arg-type]
+
+
+def test_the_decision_records_the_language_and_why_it_was_held() -> None:
+    comment = Comment(id="c1", site_id="s1", text="Je ne suis pas d'accord.")
+    decision = decide(
+        comment,
+        Scores(0.0, 0.9, threat=0.95),
+        replace(BASE, sub_scores={SubScore.THREAT: SubScoreThresholds(reject_at=0.8)}),
+        DecisionContext("je ne suis pas d'accord.", language=FRENCH),
+        model_version="m",
+        policy_version="p",
+    )
+
+    assert decision.language == FRENCH
+    assert decision.scores.threat == 0.95  # recorded, though not used
+    [reason] = decision.reasons
+    assert reason.detail == (
+        "language fr (detected, confidence 0.99) is not supported here (supported: en); "
+        "the model's scores are not used and the site's policy is to review"
+    )
+
+
+def test_sub_score_details_name_the_score_and_the_threshold() -> None:
+    comment = Comment(id="c1", site_id="s1", text="x")
+    decision = decide(
+        comment,
+        Scores(0.0, 0.0, threat=0.9, insult=0.65),
+        SUB,
+        DecisionContext("x"),
+        model_version="m",
+        policy_version="p",
+    )
+
+    assert [(r.code, r.detail) for r in decision.reasons] == [
+        (C.THREAT_ABOVE_REJECT, "threat score 0.900 >= reject threshold 0.800"),
+        (
+            C.INSULT_UNCERTAIN,
+            "insult score 0.650 >= approve threshold 0.600 and < reject threshold 0.950",
+        ),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("approve", "reject", "problem"),
+    [
+        (0.9, 0.5, "approve_below <= reject_at"),
+        (None, 1.5, "from 0 to 1"),
+        (-0.1, None, "from 0 to 1"),
+    ],
+)
+def test_sub_score_thresholds_refuse_impossible_values(
+    approve: float | None, reject: float | None, problem: str
+) -> None:
+    with pytest.raises(InvalidPolicy, match=problem):
+        SubScoreThresholds(approve, reject)
+
+
+@pytest.mark.parametrize(
+    ("lang", "code"),
+    [
+        ("en", "en"),
+        ("EN", "en"),
+        ("en-GB", "en"),
+        ("pt_BR", "pt"),
+        ("zh-Hant-TW", "zh"),
+        (" fr ", "fr"),
+        (None, None),
+        ("", None),
+        ("English", None),
+        ("??", None),
+        ("und", None),
+        ("zxx", None),
+    ],
+)
+def test_the_events_lang_is_read_as_its_primary_subtag(lang: str | None, code: str | None) -> None:
+    language = given_language(lang)
+    assert (language.code if language else None) == code
+    assert language is None or language.detected is False
 
 
 @pytest.mark.parametrize(
