@@ -66,6 +66,7 @@ class DecisionRequest:
     action: Action
     reason: ModeratorReason
     note: str | None = None
+    reason_given: bool = True  # False: no reason in the request, `reason` is the default
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +185,7 @@ class ReviewService:
             reason=request.reason,
             note=request.note,
             moderator_id=who.id,
+            reason_given=request.reason_given,
         )
         decision = moderator_decision(item, verdict)
         now = self._clock.now()

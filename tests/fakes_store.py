@@ -1,4 +1,5 @@
-"""An in-memory `ReviewStore` for tests of the review service and the HTTP layer."""
+"""An in-memory `ReviewStore` for tests of the review service and the HTTP layer; it keeps
+the labels moderators' decisions write, as the SQL store does."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from service.domain.errors import (
     ReviewNotFound,
     StoreUnavailable,
 )
+from service.domain.feedback import LabelledExample, overturned, reason_source, training_label
 from service.domain.model import Action, Decision, Reason, ReasonCode, Scores
 from service.domain.review import (
     Activity,
@@ -98,6 +100,7 @@ class InMemoryReviewStore:
     audit: list[AuditEntry] = field(default_factory=list)
     outbox: list[OutboxRecord] = field(default_factory=list)
     decided: dict[tuple[str, str], AutoDecision] = field(default_factory=dict)
+    label_rows: list[LabelledExample] = field(default_factory=list)  # every decision's, in order
     unavailable: bool = False
 
     def add(self, *items: ReviewItem) -> None:
@@ -275,6 +278,22 @@ class InMemoryReviewStore:
             note=decision.note,
         )
         self.add(decided)
+        auto = self.decided.get((item.site_id, item.comment_id))
+        auto_action = auto.decision.action if auto else Action.REVIEW
+        self.label_rows.append(
+            LabelledExample(
+                site_id=item.site_id,
+                comment_id=item.comment_id,
+                text=item.text,
+                label=training_label(decision.action, decision.reason),
+                auto_action=auto_action,
+                final_action=decision.action,
+                overturned=overturned(auto_action, decision.action),
+                labelled_by=f"moderator:{decision.moderator_id}",
+                labelled_at=now,
+                reason_source=reason_source(decision.action, reason_given=decision.reason_given),
+            )
+        )
         self.outbox.append(
             OutboxRecord(
                 len(self.outbox) + 1, outbox.event_id, outbox.topic, outbox.key, outbox.value, now
@@ -289,6 +308,17 @@ class InMemoryReviewStore:
             now=now,
         )
         return decided
+
+    async def labels(
+        self, *, site_id: str | None = None, latest_only: bool = True
+    ) -> list[LabelledExample]:
+        """Labelled examples, oldest first; with `latest_only`, one per comment (its last)."""
+        self._check()
+        examples = [e for e in self.label_rows if site_id is None or e.site_id == site_id]
+        if not latest_only:
+            return examples
+        last = {(e.site_id, e.comment_id): e for e in examples}
+        return sorted(last.values(), key=lambda e: e.labelled_at)
 
     async def get_item(self, site_id: str, comment_id: str) -> ReviewItem:
         self._check()

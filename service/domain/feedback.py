@@ -80,6 +80,23 @@ class TrainingLabel(StrEnum):
     OTHER = "other"  # rejected for a reason the model does not score (off topic, ...)
 
 
+class ReasonSource(StrEnum):
+    """Who said why a comment was rejected: only a moderator's own reason is training data."""
+
+    MODERATOR = "moderator"  # chosen by the moderator (an approval's `ok` is the action itself)
+    # not chosen by a moderator: a rejection that named no reason (labelled `other`), or one
+    # recorded before reasons had a source, when the page sent the model's own belief
+    GUESSED = "guessed"
+
+
+def reason_source(action: Action, *, reason_given: bool) -> ReasonSource:
+    """An approval says `ok` whatever the reason field holds; a rejection says why only if
+    the moderator gave a reason."""
+    if action is Action.APPROVE or reason_given:
+        return ReasonSource.MODERATOR
+    return ReasonSource.GUESSED
+
+
 def training_label(action: Action, reason: ModeratorReason) -> TrainingLabel:
     if action is Action.APPROVE:
         return TrainingLabel.OK
@@ -108,3 +125,4 @@ class LabelledExample:
     overturned: bool
     labelled_by: str
     labelled_at: datetime
+    reason_source: ReasonSource  # retraining learns only from `moderator`

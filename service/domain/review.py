@@ -128,6 +128,7 @@ class ModeratorDecision:
     reason: ModeratorReason
     note: str | None
     moderator_id: str
+    reason_given: bool = True  # False: the request named no reason and `reason` is the default
 
 
 @dataclass(frozen=True, slots=True)

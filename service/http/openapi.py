@@ -66,7 +66,11 @@ VERDICT: Json = {
     "reason": {
         "type": ["string", "null"],
         "enum": [*(r.value for r in ModeratorReason), None],
-        "description": "default: ok for approve, other for reject",
+        "description": "why, in the moderator's words: it becomes the comment's training "
+        "label (spam, abuse; an approval is ok whatever this says; off_topic, personal_info "
+        "and other are not learned from). Left out or null: ok for approve; other for reject, "
+        "and that label is recorded as guessed, not the moderator's, so retraining leaves it "
+        "out. Send the reason the moderator chose, never one derived from the scores.",
     },
     "note": {"type": ["string", "null"], "maxLength": parse.MAX_NOTE},
 }

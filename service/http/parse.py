@@ -192,7 +192,7 @@ def verdict(doc: Mapping[str, Any], site: str, comment: str) -> DecisionRequest:
     note = doc.get("note")
     if note is not None and (not isinstance(note, str) or len(note) > MAX_NOTE):
         raise invalid(f"field 'note' must be a string of at most {MAX_NOTE} characters, or null")
-    return DecisionRequest(site, comment, action, reason, note)
+    return DecisionRequest(site, comment, action, reason, note, reason_given=reason_raw is not None)
 
 
 BULK_FIELDS: Final = frozenset({"decisions"})

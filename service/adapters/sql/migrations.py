@@ -131,4 +131,27 @@ MIGRATIONS: Final[tuple[tuple[int, str, tuple[str, ...]], ...]] = (
             "CREATE INDEX labels_site ON labels (site_id, labelled_at_ms)",
         ),
     ),
+    (
+        4,
+        "where each label's reason came from: the moderator, or a guess",
+        (
+            # Until now the page sent the model's own belief (abuse if the abuse score beat the
+            # spam score, else spam) as a rejection's reason, and the API put `other` for a
+            # rejection that named none; a label row cannot tell those from a reason an API
+            # client chose, so every earlier rejection is marked guessed. Kept as moderator's:
+            # approvals (their `ok` is the action itself) and rejections whose comment still
+            # holds that decision with a reason neither the page nor the default ever sent.
+            "ALTER TABLE labels ADD COLUMN reason_source TEXT NOT NULL DEFAULT 'guessed'",
+            """
+            UPDATE labels SET reason_source = 'moderator'
+            WHERE final_action = 'approve' OR EXISTS (
+                SELECT 1 FROM comments c
+                WHERE c.site_id = labels.site_id AND c.comment_id = labels.comment_id
+                  AND c.decision = 'reject' AND c.decided_by = labels.labelled_by
+                  AND c.decided_at_ms = labels.labelled_at_ms
+                  AND c.decision_reason IN ('off_topic', 'personal_info')
+            )
+            """,
+        ),
+    ),
 )

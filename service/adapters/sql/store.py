@@ -29,10 +29,12 @@ from service.domain.feedback import (
     FeedbackOutcome,
     LabelledExample,
     NotRejected,
+    ReasonSource,
     ReporterStats,
     TrainingLabel,
     UnknownComment,
     overturned,
+    reason_source,
     training_label,
 )
 from service.domain.model import Action, Decision, ModeratorReason, Reason, ReasonCode, Scores
@@ -543,7 +545,8 @@ class SqlReviewStore:
         key = (decision.site_id, decision.comment_id)
         tx.execute(
             "INSERT INTO labels (site_id, comment_id, text, label, auto_action, final_action, "
-            "overturned, labelled_by, labelled_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "overturned, labelled_by, labelled_at_ms, reason_source) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 *key,
                 text,
@@ -553,6 +556,7 @@ class SqlReviewStore:
                 int(overturned(auto_action, decision.action)),
                 f"moderator:{decision.moderator_id}",
                 _ms(now),
+                reason_source(decision.action, reason_given=decision.reason_given).value,
             ),
         )
         rejected = decision.action is Action.REJECT
@@ -681,7 +685,7 @@ class SqlReviewStore:
         def read() -> list[LabelledExample]:
             sql = (
                 "SELECT site_id, comment_id, text, label, auto_action, final_action, "
-                "overturned, labelled_by, labelled_at_ms, id FROM labels"
+                "overturned, labelled_by, labelled_at_ms, reason_source, id FROM labels"
             )
             params: list[Any] = []
             if site_id is not None:
@@ -701,6 +705,7 @@ class SqlReviewStore:
                     overturned=bool(r[6]),
                     labelled_by=r[7],
                     labelled_at=_at_required(r[8]),
+                    reason_source=ReasonSource(r[9]),
                 )
                 for r in rows
             ]

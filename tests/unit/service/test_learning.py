@@ -8,8 +8,10 @@ import pytest
 
 from service.domain.feedback import (
     LabelledExample,
+    ReasonSource,
     TrainingLabel,
     overturned,
+    reason_source,
     reliability,
     training_label,
 )
@@ -98,7 +100,12 @@ def test_nothing_judged_on_recent_labels_is_refused() -> None:
     assert "no label could be judged" in verdict.reasons[0]
 
 
-def example(i: int, label: TrainingLabel, text: str | None = None) -> LabelledExample:
+def example(
+    i: int,
+    label: TrainingLabel,
+    text: str | None = None,
+    source: ReasonSource = ReasonSource.MODERATOR,
+) -> LabelledExample:
     return LabelledExample(
         "herald",
         f"c{i}",
@@ -109,7 +116,23 @@ def example(i: int, label: TrainingLabel, text: str | None = None) -> LabelledEx
         False,
         "moderator:m",
         T0 + timedelta(minutes=i),
+        source,
     )
+
+
+@pytest.mark.parametrize(
+    ("action", "reason_given", "source"),
+    [
+        (Action.REJECT, True, ReasonSource.MODERATOR),
+        (Action.REJECT, False, ReasonSource.GUESSED),  # the API's default `other`, not a reason
+        (Action.APPROVE, True, ReasonSource.MODERATOR),
+        (Action.APPROVE, False, ReasonSource.MODERATOR),  # approving says ok by itself
+    ],
+)
+def test_a_reason_is_the_moderators_only_if_given_or_implied_by_an_approval(
+    action: Action, reason_given: bool, source: ReasonSource
+) -> None:
+    assert reason_source(action, reason_given=reason_given) is source
 
 
 def test_the_newest_labels_are_held_back() -> None:
