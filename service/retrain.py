@@ -25,7 +25,7 @@ import classifier
 from classifier.data import DEFAULT_DATA_DIR, Example, data_fingerprint, load_examples
 from classifier.model import write_artifact
 from classifier.train import TrainConfig, code_fingerprint, model_version, train_params
-from service.domain.feedback import LabelledExample, TrainingLabel
+from service.domain.feedback import LabelledExample, ReasonSource, TrainingLabel
 from service.domain.learning import (
     HeadComparison,
     PromotionRule,
@@ -76,6 +76,18 @@ def as_training_examples(labels: Sequence[LabelledExample]) -> list[Example]:
         Example(text=text, label=head.value, y=y, source=LABEL_SOURCE, test=False)
         for head in Label
         for text, y in head_examples(labels, head)
+    ]
+
+
+def trainable(labels: Sequence[LabelledExample]) -> list[LabelledExample]:
+    """The labels to learn from: spam, abuse or ok, for a reason a moderator gave. A guessed
+    reason (the page's old guess from the model's own scores, or a rejection that named none)
+    would teach the model what it already believed. Given each comment's latest label, one
+    whose latest is guessed is left out, not learned from an older label since overruled."""
+    return [
+        e
+        for e in labels
+        if e.label is not TrainingLabel.OTHER and e.reason_source is ReasonSource.MODERATOR
     ]
 
 
@@ -182,11 +194,13 @@ def retrain(
         live = classifier.load_model(model_path)
     except classifier.ModelLoadError as exc:
         raise RetrainError(f"cannot load the live model: {exc}") from exc
-    usable = [e for e in labels if e.label is not TrainingLabel.OTHER]
+    usable = trainable(labels)
     if len(usable) < rule.min_labels:
+        guessed = sum(1 for e in labels if e.reason_source is not ReasonSource.MODERATOR)
         raise RetrainError(
-            f"the label store has {len(usable)} usable labels (spam, abuse or ok); retraining "
-            f"needs at least {rule.min_labels}"
+            f"the label store has {len(usable)} usable labels (spam, abuse or ok, for a reason "
+            f"a moderator gave; {guessed} with a guessed reason left out); retraining needs at "
+            f"least {rule.min_labels}"
         )
     seed = int(live.metadata.get("seed") or 0)
     per_source = live.metadata.get("max_per_source")

@@ -19,6 +19,7 @@ from service.domain.feedback import TrainingLabel
 from service.domain.model import Action, ModeratorReason, Reason, ReasonCode, Scores
 from service.domain.review import ModeratorDecision, OutboxDraft, StoredComment
 from service.model_registry import live_version, versions_dir
+from tests.integration.service.test_label_sources import LegacyDecision, legacy_store
 from tests.learning_fixtures import FLIPPED, labelled_texts
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -166,6 +167,30 @@ def test_retraining_refuses_to_run_on_too_few_labels(live_model: Path, tmp_path:
     assert done.returncode == 2
     assert "20 usable labels" in done.stderr
     assert "at least 50" in done.stderr
+
+
+def test_retraining_leaves_out_the_rejections_labelled_from_the_pages_guess(
+    live_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a store from before migration 4: 70 labels, of which the 40 rejections took their
+    # reason from the page's guess; `retrain` migrates it and learns only the 30 approvals
+    legacy = [
+        LegacyDecision(
+            f"c{i:03d}",
+            Action.APPROVE if label is TrainingLabel.OK else Action.REJECT,
+            ModeratorReason(label.value),
+            label,
+            T0 + timedelta(minutes=i),
+        )
+        for i, (_, label) in enumerate(labelled_texts(20, 20, 30))
+    ]
+    asyncio.run(legacy_store(f"sqlite:///{tmp_path / 'moderation.db'}", monkeypatch, legacy))
+
+    done = run(["retrain"], tmp_path, live_model)
+
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "30 usable labels" in done.stderr
+    assert "40 with a guessed reason left out" in done.stderr
 
 
 def test_threshold_suggestions_print_thresholds_the_share_and_a_policy_snippet(

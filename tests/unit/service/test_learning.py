@@ -17,7 +17,13 @@ from service.domain.feedback import (
 )
 from service.domain.learning import HeadComparison, PromotionRule, judge, suggest_thresholds
 from service.domain.model import Action, Label, ModeratorReason, Scores
-from service.retrain import as_training_examples, head_examples, labels_digest, split_recent
+from service.retrain import (
+    as_training_examples,
+    head_examples,
+    labels_digest,
+    split_recent,
+    trainable,
+)
 
 T0 = datetime(2026, 11, 27, tzinfo=UTC)
 
@@ -133,6 +139,19 @@ def test_a_reason_is_the_moderators_only_if_given_or_implied_by_an_approval(
     action: Action, reason_given: bool, source: ReasonSource
 ) -> None:
     assert reason_source(action, reason_given=reason_given) is source
+
+
+def test_retraining_learns_only_from_reasons_a_moderator_gave() -> None:
+    labels = [
+        example(0, TrainingLabel.SPAM, "buy now"),
+        example(1, TrainingLabel.ABUSE, "guessed abuse", ReasonSource.GUESSED),
+        example(2, TrainingLabel.OK, "nice piece"),
+        example(3, TrainingLabel.OTHER, "off topic"),
+        example(4, TrainingLabel.SPAM, "guessed spam", ReasonSource.GUESSED),
+        example(5, TrainingLabel.ABUSE, "you fool"),
+    ]
+
+    assert [e.text for e in trainable(labels)] == ["buy now", "nice piece", "you fool"]
 
 
 def test_the_newest_labels_are_held_back() -> None:
