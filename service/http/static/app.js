@@ -283,19 +283,28 @@
     });
   }
 
-  function decide(action) {
+  // The reason is the moderator's own, never derived from the scores: it is what the model
+  // learns. A rejection without one (`r`) goes without a reason, and is not learned from.
+  function decide(action, reason) {
     return act(async () => {
       const item = state.items[state.selected];
       if (!item) return;
-      const reason = action === "approve" ? "ok" : item.scores.abuse > item.scores.spam ? "abuse" : "spam";
+      const body = action === "approve" ? { action, reason: "ok" } : reason ? { action, reason } : { action };
       const path = "/items/" + encodeURIComponent(item.site_id) + "/" + encodeURIComponent(item.comment_id) + "/decision";
-      await api("POST", path, { action, reason });
-      say((action === "approve" ? "Approved " : "Rejected ") + item.comment_id + ".", action);
+      await api("POST", path, body);
+      const done = action === "approve" ? "Approved " : "Rejected ";
+      const why = action === "reject" && reason ? " as " + reason.replace(/_/g, " ") : "";
+      say(done + item.comment_id + why + ".", action);
       state.items.splice(state.selected, 1);
       state.selected = Math.min(state.selected, state.items.length - 1);
       renderQueue();
       await loadDetail();
     });
+  }
+
+  // The reject-as buttons name their reason and key (index.html): one list for clicks and keys.
+  function rejectButtons() {
+    return Array.from(document.querySelectorAll("#reject-as button[data-reason]"));
   }
 
   function onKey(event) {
@@ -309,6 +318,7 @@
       r: () => decide("reject"),
       c: () => claim(),
     };
+    for (const button of rejectButtons()) keys[button.dataset.key] = () => decide("reject", button.dataset.reason);
     const run = keys[event.key];
     if (run) {
       event.preventDefault();
@@ -334,6 +344,7 @@
     $("refresh").addEventListener("click", refresh);
     $("approve").addEventListener("click", () => decide("approve"));
     $("reject").addEventListener("click", () => decide("reject"));
+    for (const button of rejectButtons()) button.addEventListener("click", () => decide("reject", button.dataset.reason));
     document.addEventListener("keydown", onKey);
     if (sessionStorage.getItem(TOKEN_KEY)) signIn();
     else signOut();
