@@ -43,7 +43,19 @@ YOUTUBE_VIDEOS = {
     "Youtube04-Eminem.csv": "youtube_eminem",
 }
 SPAM_SOURCES = (*YOUTUBE_VIDEOS.values(), "sms")
-ABUSE_SOURCES = ("davidson", "olid", "tweeteval_hate", "toxic_spans", "stormfront")
+CIVIL_SOURCE = "civil_comments"
+ABUSE_SOURCES = (
+    CIVIL_SOURCE,
+    "davidson",
+    "olid",
+    "tweeteval_hate",
+    "toxic_spans",
+    "stormfront",
+)
+# The product's own domain: reader comments on news sites.
+NEWS_SOURCES = frozenset({CIVIL_SOURCE, "toxic_spans"})
+# Civil Comments' rater-fraction columns behind each abuse sub-score, in SUBSCORES order.
+CIVIL_SUBSCORE_COLUMNS = ("severe_toxicity", "insult", "threat", "identity_attack", "obscene")
 # News-site comments (ToxicSpans) reused as non-spam examples for the spam model:
 # the only data from the product's own domain.  Not evaluated as a spam source.
 NEWS_HAM_SOURCE = "news_ham"
@@ -69,6 +81,8 @@ class Example:
     y: int  # 1 = positive for `label`
     source: str
     test: bool
+    # Rater fractions for the abuse sub-scores (SUBSCORES order), where the source has them.
+    subscores: tuple[float, ...] | None = None
 
 
 def _hash_test(source: str, text: str) -> bool:
@@ -164,6 +178,30 @@ def _toxic_spans_labelled(root: Path) -> Iterator[tuple[str, int]]:
             yield text, int(toxic > clean)
 
 
+def _dedup_key(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def _civil_comments(root: Path, exclude: set[str]) -> Iterator[Example]:
+    """Civil Comments: ``toxicity >= 0.5`` is abuse; rows also in ``exclude`` (ToxicSpans,
+    the same platform, by normalised text) are dropped so no text sits in two sources."""
+    path = root / "abuse" / CIVIL_SOURCE / "civil_comments_sample.csv"
+    seen: set[str] = set()
+    for row in _read_csv(path):
+        text, toxicity = _require(row, path, "text", "toxicity")
+        key = _dedup_key(text)
+        if not text.strip() or key in exclude or key in seen:
+            continue
+        seen.add(key)
+        subs = _require(row, path, *CIVIL_SUBSCORE_COLUMNS)
+        try:
+            y = int(float(toxicity) >= 0.5)
+            fractions = tuple(float(v) for v in subs) if all(subs) else None
+        except ValueError as exc:
+            raise DataError(f"{path}: unreadable rater fraction ({exc})") from exc
+        yield Example(text, ABUSE, y, CIVIL_SOURCE, _hash_test(CIVIL_SOURCE, text), fractions)
+
+
 def _stormfront(root: Path) -> Iterator[Example]:
     path = root / "abuse" / "stormfront_hate_sentences.csv"
     for row in _read_csv(path):
@@ -214,6 +252,7 @@ def _all(root: Path, offensive: OffensiveMapping) -> Iterable[Example]:
     for text in ham[:NEWS_HAM_ROWS]:
         yield Example(text, SPAM, 0, NEWS_HAM_SOURCE, test=False)
     yield from _stormfront(root)
+    yield from _civil_comments(root, {_dedup_key(t) for t, _ in spans})
 
 
 def data_fingerprint(data_dir: Path) -> str:
