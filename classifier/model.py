@@ -31,7 +31,7 @@ import sklearn
 from sklearn.exceptions import InconsistentVersionWarning
 
 from classifier.features import Featurizer
-from classifier.labels import ABUSE, LABELS, SPAM
+from classifier.labels import ABUSE, LABELS, SPAM, SUBSCORES
 from classifier.lexicon import Lexicon
 
 __all__ = [
@@ -46,7 +46,7 @@ __all__ = [
     "write_artifact",
 ]
 
-ARTIFACT_FORMAT = 2  # 2: optional pretrained lexicon mixed into the logits
+ARTIFACT_FORMAT = 3  # 2: optional pretrained lexicon mixed in; 3: optional abuse sub-scores
 MODEL_FILE = "model.joblib"
 METADATA_FILE = "model.json"
 
@@ -97,10 +97,30 @@ class ModelParams:
     lexicon_weight: np.ndarray | None = None
     mix_slope: np.ndarray | None = None
     mix_offset: np.ndarray | None = None
+    # Optional abuse sub-scores (format 3): one column per entry of SUBSCORES, each a
+    # logistic regression fitted to rater fractions, so ``1 / (1 + exp(-(x @ w + b)))``
+    # estimates the share of raters who would call the comment that.
+    sub_weights: np.ndarray | None = None
+    sub_intercepts: np.ndarray | None = None
+
+    def _validate_subscores(self, n_features: int) -> None:
+        if (self.sub_weights is None) != (self.sub_intercepts is None):
+            raise ModelLoadError("sub-score weights and intercepts come together")
+        if self.sub_weights is not None and self.sub_intercepts is not None:
+            n_sub = len(SUBSCORES)
+            if self.sub_weights.shape != (n_features, n_sub) or self.sub_intercepts.shape != (
+                n_sub,
+            ):
+                raise ModelLoadError(f"sub-score weights have shape {self.sub_weights.shape}")
+            if not (
+                np.all(np.isfinite(self.sub_weights)) and np.all(np.isfinite(self.sub_intercepts))
+            ):
+                raise ModelLoadError("sub-score weights contain non-finite values")
 
     def validate(self) -> None:
         n_labels = len(self.labels)
         n_features = self.featurizer.n_features
+        self._validate_subscores(n_features)
         if self.weights.shape != (n_features, n_labels):
             raise ModelLoadError(
                 f"weights have shape {self.weights.shape}, expected {(n_features, n_labels)}"
@@ -139,6 +159,7 @@ class Model:
         "_lex",
         "_params",
         "_spam_col",
+        "_sub",
         "_w_char",
         "_w_dense",
         "_w_word",
@@ -166,6 +187,15 @@ class Model:
                 np.asarray(params.mix_slope, dtype=np.float64),
                 np.asarray(params.mix_offset, dtype=np.float64),
             )
+        self._sub: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+        if params.sub_weights is not None and params.sub_intercepts is not None:
+            sw = params.sub_weights
+            self._sub = (
+                sw[:n_word],
+                sw[n_word : n_word + n_char],
+                sw[n_word + n_char :].astype(np.float64),
+                np.asarray(params.sub_intercepts, dtype=np.float64),
+            )
         self.metadata: dict[str, Any] = dict(metadata)
         self.version: str = str(metadata.get("model_version", "unknown"))
 
@@ -178,16 +208,26 @@ class Model:
         """Only this many leading characters of a text are looked at."""
         return self._params.featurizer.max_chars
 
+    @property
+    def has_subscores(self) -> bool:
+        return self._sub is not None
+
     def probabilities(
         self, texts: Sequence[str], author_urls: Sequence[str | None] | None = None
     ) -> np.ndarray:
         """Calibrated probabilities, shape ``(len(texts), len(labels))``, columns in
         ``self.params.labels`` order."""
+        return self._probabilities(texts, author_urls)[0]
+
+    def _probabilities(
+        self, texts: Sequence[str], author_urls: Sequence[str | None] | None = None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Label probabilities and (when the model has them) sub-scores, one row a text."""
         p = self._params
         if isinstance(texts, str):
             raise TypeError("texts must be a sequence of strings, not a single string")
         if len(texts) == 0:
-            return np.zeros((0, len(p.labels)))
+            return np.zeros((0, len(p.labels))), None
         for t in texts:
             if not isinstance(t, str):
                 raise TypeError(f"texts must be strings, got {type(t).__name__}")
@@ -205,7 +245,17 @@ class Model:
             mixed = -neg_logit + lexicon.logit(hashes)[:, None] * weight
             neg_logit = -(mixed * slope + offset)
         out: np.ndarray = 1.0 / (1.0 + np.exp(np.clip(neg_logit, -50, 50)))
-        return out
+        sub: np.ndarray | None = None
+        if self._sub is not None:
+            sw_word, sw_char, sw_dense, sb = self._sub
+            zs = (
+                np.asarray(words @ sw_word, dtype=np.float64)
+                + np.asarray(chars @ sw_char, dtype=np.float64)
+                + dense @ sw_dense
+                + sb
+            )
+            sub = 1.0 / (1.0 + np.exp(np.clip(-zs, -50, 50)))
+        return out, sub
 
     def score(
         self,
@@ -219,9 +269,12 @@ class Model:
         own adjustment in the model is scored with it, any other with the shared model.
         """
         del site_ids  # per-site adjustments: not in this artifact format yet
-        probs = self.probabilities(texts, author_urls).tolist()
+        probs, sub = self._probabilities(texts, author_urls)
         s, a = self._spam_col, self._abuse_col
-        return [Scores(spam=row[s], abuse=row[a]) for row in probs]
+        rows = probs.tolist()
+        if sub is None:
+            return [Scores(spam=row[s], abuse=row[a]) for row in rows]
+        return [Scores(row[s], row[a], *subs) for row, subs in zip(rows, sub.tolist(), strict=True)]
 
 
 def _sha256_file(path: Path) -> str:

@@ -38,7 +38,7 @@ from classifier.data import (
     load_examples,
 )
 from classifier.features import Featurizer
-from classifier.labels import ABUSE, LABELS, SPAM
+from classifier.labels import ABUSE, LABELS, SPAM, SUBSCORES
 from classifier.lexicon import from_profanity_check
 from classifier.metrics import binary_metrics, threshold_at_fpr
 from classifier.model import ModelParams, write_artifact
@@ -243,6 +243,40 @@ def train_rows(examples: Sequence[Example], label: str) -> list[Example]:
     return rows
 
 
+SUBSCORE_C = 1.0
+
+
+def fit_subscores(
+    examples: Sequence[Example], featurizer: Featurizer, seed: int, c: float = SUBSCORE_C
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """One logistic regression per sub-score, fitted to rater fractions.
+
+    Each training row with fractions counts twice: as a positive weighted by the share
+    of raters who said yes and as a negative weighted by the rest, so the fitted
+    probability estimates that share (the way Perspective's scores are defined).
+    Returns ``(weights, intercepts)`` with one column per entry of ``SUBSCORES``, or
+    ``None`` when no training row carries fractions.
+    """
+    rows = [e for e in train_rows(examples, ABUSE) if e.subscores is not None]
+    if not rows:
+        return None
+    words, chars, dense, _ = featurizer.transform_parts([e.text for e in rows])
+    x = sp.hstack([words, chars, sp.csr_matrix(dense)], format="csr", dtype=np.float32)
+    xx = sp.vstack([x, x], format="csr")
+    fractions = np.asarray([e.subscores for e in rows], dtype=np.float64)
+    y = np.concatenate([np.ones(len(rows)), np.zeros(len(rows))]).astype(np.int64)
+    weights = np.zeros((featurizer.n_features, len(SUBSCORES)), dtype=np.float32)
+    intercepts = np.zeros(len(SUBSCORES))
+    for j in range(len(SUBSCORES)):
+        share = np.clip(fractions[:, j], 0.0, 1.0)
+        w = np.concatenate([share, 1.0 - share]) + 1e-6
+        lr = LogisticRegression(C=c, max_iter=300, solver="liblinear", random_state=seed)
+        lr.fit(xx, y, sample_weight=w)
+        weights[:, j] = lr.coef_[0]
+        intercepts[j] = float(lr.intercept_[0])
+    return weights, intercepts
+
+
 def train_params(
     examples: Sequence[Example], config: TrainConfig, seed: int
 ) -> tuple[ModelParams, dict[str, Any]]:
@@ -278,6 +312,8 @@ def train_params(
             "block": round(threshold_at_fpr(y_cal, probs, BLOCK_FPR), 4),
         }
         info["training_rows"][label] = dict(sorted(Counter(sources).items()))
+    subscores = fit_subscores(examples, featurizer, seed)
+    info["subscore_rows"] = sum(1 for e in train_rows(examples, ABUSE) if e.subscores is not None)
     params = ModelParams(
         labels=LABELS,
         featurizer=featurizer,
@@ -294,6 +330,8 @@ def train_params(
         mix_offset=None
         if lexicon is None
         else np.asarray([heads[lab].mix_offset for lab in LABELS]),
+        sub_weights=None if subscores is None else subscores[0],
+        sub_intercepts=None if subscores is None else subscores[1],
     )
     return params, info
 
@@ -318,6 +356,23 @@ def test_metrics(params: ModelParams, examples: Sequence[Example]) -> dict[str, 
                 continue
             p = model.probabilities([e.text for e in rows])[:, col]
             out[label][source] = {k: round(v, 4) for k, v in binary_metrics(y, p).items()}
+    rows = [e for e in examples if e.test and e.subscores is not None]
+    if model.has_subscores and rows:
+        truth = np.asarray([e.subscores for e in rows], dtype=np.float64)
+        pred = np.asarray(
+            [[getattr(s, name) for name in SUBSCORES] for s in model.score([e.text for e in rows])]
+        )
+        out["subscores"] = {}
+        for j, name in enumerate(SUBSCORES):
+            entry: dict[str, float] = {
+                "n": len(rows),
+                "mae": round(float(np.mean(np.abs(pred[:, j] - truth[:, j]))), 4),
+            }
+            y_bin = (truth[:, j] >= 0.5).astype(np.int64)
+            if 0 < y_bin.sum() < len(y_bin):
+                auc = binary_metrics(y_bin, pred[:, j])["roc_auc"]
+                entry.update(positives=int(y_bin.sum()), roc_auc=round(auc, 4))
+            out["subscores"][name] = entry
     return out
 
 
@@ -375,6 +430,8 @@ def main(argv: list[str] | None = None) -> int:
         },
         "abuse_sources": list(ABUSE_SOURCES),
         "training_rows": info["training_rows"],
+        "subscores": list(SUBSCORES) if params.sub_weights is not None else [],
+        "subscore_training_rows": info["subscore_rows"],
         "suggested_thresholds": info["thresholds"],
         "metrics": {"test_split": metrics},
         "training_seconds": round(elapsed, 1),
@@ -382,6 +439,11 @@ def main(argv: list[str] | None = None) -> int:
     write_artifact(out_dir, params, metadata)
     sys.stderr.write(f"train: wrote {out_dir} (version {version}) in {elapsed:.1f}s\n")
     for label, per_source in metrics.items():
+        if label == "subscores":
+            for name, m in per_source.items():
+                auc = f" roc_auc@0.5={m['roc_auc']:.3f}" if "roc_auc" in m else ""
+                sys.stderr.write(f"  {name:16} civil_comments mae={m['mae']:.3f}{auc}\n")
+            continue
         for source, m in per_source.items():
             sys.stderr.write(
                 f"  {label:5} {source:18} roc_auc={m['roc_auc']:.3f} pr_auc={m['pr_auc']:.3f} "

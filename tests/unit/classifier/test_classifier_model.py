@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import classifier
+import classifier.data
 from classifier import LABELS, ModelLoadError, Scores, load_model
 from classifier.model import METADATA_FILE, MODEL_FILE, ModelParams, write_artifact
 from classifier.train import SCORING_MODULES, code_fingerprint, model_version
@@ -232,3 +233,54 @@ def test_default_out_dir_follows_environment(
     assert default_model_dir() == tmp_path / "x"
     monkeypatch.delenv("MODERATION_MODEL_PATH")
     assert default_model_dir() == Path(".state") / "model"
+
+
+def test_abuse_subscores_are_probabilities_that_follow_the_rater_fractions(
+    tiny_model: Path,
+) -> None:
+    model = load_model(tiny_model)
+    assert model.has_subscores
+    assert model.metadata["subscores"] == [
+        "severe_toxicity",
+        "insult",
+        "threat",
+        "identity_attack",
+        "profanity",
+    ]
+    texts = ["I will find you and kill you", "Thanks for the thoughtful article on zoning."]
+    threat, calm = model.score(texts)
+    for s in (threat, calm):
+        for name in model.metadata["subscores"]:
+            value = getattr(s, name)
+            assert isinstance(value, float)
+            assert 0.0 <= value <= 1.0
+    # On held-out news comments, insults the raters agreed on score above the rest.
+    rows = [
+        e
+        for e in classifier.data.load_examples()
+        if e.source == "civil_comments" and e.test and e.subscores is not None
+    ]
+    insulting = [e.text for e in rows if e.subscores is not None and e.subscores[1] >= 0.5]
+    civil = [e.text for e in rows if e.subscores is not None and e.subscores[1] == 0.0]
+    mean_insulting = float(np.mean([s.insult for s in model.score(insulting)]))
+    mean_civil = float(np.mean([s.insult for s in model.score(civil)]))
+    assert mean_insulting > mean_civil
+
+
+def test_a_model_without_subscores_scores_them_as_none(tiny_model: Path, tmp_path: Path) -> None:
+    params = joblib.load(tiny_model / MODEL_FILE)
+    meta = json.loads((tiny_model / METADATA_FILE).read_text())
+    bare = dataclasses.replace(params, sub_weights=None, sub_intercepts=None)
+    out = write_artifact(tmp_path / "bare", bare, {"model_version": meta["model_version"]})
+    [s] = load_model(out).score(["hello there"])
+    assert s.threat is None
+    assert s.insult is None
+    with pytest.raises(ModelLoadError, match="come together"):
+        dataclasses.replace(params, sub_intercepts=None).validate()
+
+
+def test_refuses_an_artifact_of_the_previous_format(tiny_model: Path, tmp_path: Path) -> None:
+    d = _copy(tiny_model, tmp_path / "m")
+    _rewrite_meta(d, format=2)
+    with pytest.raises(ModelLoadError, match="artifact format 2, expected 3"):
+        load_model(d)
