@@ -176,9 +176,15 @@ class Model:
         self._abuse_col = params.labels.index(ABUSE)
         n_word = params.featurizer.word_features
         n_char = params.featurizer.char_features
-        self._w_word = params.weights[:n_word]
-        self._w_char = params.weights[n_word : n_word + n_char]
-        self._w_dense = params.weights[n_word + n_char :].astype(np.float64)
+        # Label and sub-score columns side by side: one sparse product per block.
+        weights = params.weights
+        self._sub: np.ndarray | None = None
+        if params.sub_weights is not None and params.sub_intercepts is not None:
+            weights = np.hstack([weights, params.sub_weights.astype(weights.dtype)])
+            self._sub = np.asarray(params.sub_intercepts, dtype=np.float64)
+        self._w_word = np.ascontiguousarray(weights[:n_word])
+        self._w_char = np.ascontiguousarray(weights[n_word : n_word + n_char])
+        self._w_dense = weights[n_word + n_char :].astype(np.float64)
         self._lex: tuple[Lexicon, np.ndarray, np.ndarray, np.ndarray] | None = None
         if params.lexicon is not None:  # validate() checked the three arrays
             self._lex = (
@@ -186,15 +192,6 @@ class Model:
                 np.asarray(params.lexicon_weight, dtype=np.float64),
                 np.asarray(params.mix_slope, dtype=np.float64),
                 np.asarray(params.mix_offset, dtype=np.float64),
-            )
-        self._sub: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
-        if params.sub_weights is not None and params.sub_intercepts is not None:
-            sw = params.sub_weights
-            self._sub = (
-                sw[:n_word],
-                sw[n_word : n_word + n_char],
-                sw[n_word + n_char :].astype(np.float64),
-                np.asarray(params.sub_intercepts, dtype=np.float64),
             )
         self.metadata: dict[str, Any] = dict(metadata)
         self.version: str = str(metadata.get("model_version", "unknown"))
@@ -233,12 +230,13 @@ class Model:
                 raise TypeError(f"texts must be strings, got {type(t).__name__}")
         words, chars, dense, hashes = p.featurizer.transform_parts(texts, author_urls)
         # Same as transform(...) @ weights, without assembling the stacked matrix.
-        z = (
+        z_all = (
             np.asarray(words @ self._w_word, dtype=np.float64)
             + np.asarray(chars @ self._w_char, dtype=np.float64)
             + dense @ self._w_dense
-            + p.intercepts
         )
+        n_labels = len(p.labels)
+        z = z_all[:, :n_labels] + p.intercepts
         neg_logit = z * p.calib_slope + p.calib_offset  # minus the calibrated log-odds
         if self._lex is not None:
             lexicon, weight, slope, offset = self._lex
@@ -247,13 +245,7 @@ class Model:
         out: np.ndarray = 1.0 / (1.0 + np.exp(np.clip(neg_logit, -50, 50)))
         sub: np.ndarray | None = None
         if self._sub is not None:
-            sw_word, sw_char, sw_dense, sb = self._sub
-            zs = (
-                np.asarray(words @ sw_word, dtype=np.float64)
-                + np.asarray(chars @ sw_char, dtype=np.float64)
-                + dense @ sw_dense
-                + sb
-            )
+            zs = z_all[:, n_labels:] + self._sub
             sub = 1.0 / (1.0 + np.exp(np.clip(-zs, -50, 50)))
         return out, sub
 
