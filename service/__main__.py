@@ -37,7 +37,13 @@ def _parser() -> argparse.ArgumentParser:
     token_sub = tokens.add_subparsers(dest="tokens_command", required=True, metavar="ACTION")
     add = token_sub.add_parser("add", help="create a token; prints it once")
     add.add_argument("--id", required=True, help="who the token is for, e.g. alice")
-    add.add_argument("--role", choices=["moderator", "admin"], default="moderator")
+    add.add_argument(
+        "--role",
+        choices=["moderator", "admin", "site"],
+        default="moderator",
+        help="moderator or admin (the API and the page), or site (a site's backend: "
+        "POST /api/v1/moderate, and the key of the Perspective-compatible API)",
+    )
     add.add_argument(
         "--sites", required=True, help="comma-separated site ids the token may see, or *"
     )
