@@ -39,7 +39,9 @@ _MAX_BEARER_CHARS: Final = 512
 class Role(StrEnum):
     MODERATOR = "moderator"
     ADMIN = "admin"
-    SITE = "site"  # a site's backend: may only submit comments (POST /api/v1/moderate)
+    # a site's backend: may only submit comments (POST /api/v1/moderate) and be a
+    # Perspective API key for its sites
+    SITE = "site"
 
 
 class TokensFileError(ModerationError):
@@ -110,6 +112,11 @@ class TokenRegistry:
             if hmac.compare_digest(digest, entry.digest):
                 found = entry.identity
         return found
+
+
+def valid_site_id(value: str) -> bool:
+    """A site id as tokens (and comment events) spell it: 1-128 of A-Z a-z 0-9 . _ -"""
+    return _SITE_RE.fullmatch(value) is not None
 
 
 def _identity(entry: Mapping[str, Any]) -> Identity:

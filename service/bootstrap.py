@@ -30,9 +30,11 @@ from service.domain.policy import Policy
 from service.feedback import FeedbackHandler
 from service.http.app import app_runner, build_app
 from service.model_registry import ModelWatcher
+from service.perspective.api import PerspectiveApi, PerspectiveConfig
 from service.pipeline import Pipeline, Topics
 from service.policy_control import PolicyControl
 from service.ports import Classifier, Clock, ReviewStore
+from service.rate_limit import RateLimiter
 from service.review_service import ReviewService
 from service.settings import Settings
 from service.sync_moderation import SyncModerator
@@ -311,6 +313,19 @@ async def _serve(
                 staff=StaffPolicy(settings.coral_staff),
             ),
             moderate_budget_seconds=settings.moderate_budget_seconds,
+            perspective=PerspectiveApi(
+                tokens,
+                moderator,
+                store,
+                store,
+                clock=parts.clock,
+                limiter=RateLimiter(settings.perspective_rate, settings.perspective_burst),
+                metrics=parts.metrics,
+                config=PerspectiveConfig(
+                    max_text_chars=settings.max_text_chars,
+                    budget_seconds=settings.perspective_budget_seconds,
+                ),
+            ),
         )
         runner = app_runner(app)
         await runner.setup()

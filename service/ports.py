@@ -190,6 +190,12 @@ class ReviewMetrics(Protocol):
     def moderator_action(self, action: str, count: int = 1) -> None: ...
 
 
+class PerspectiveMetrics(Protocol):
+    def perspective_request(self, method: str, outcome: str, seconds: float) -> None:
+        """One request to the Perspective-compatible API: `outcome` is `ok` or the error's
+        status in lower case (`invalid_argument`, `resource_exhausted`, ...)."""
+
+
 class LearningStore(Protocol):
     """Reports, appeals, reporter reliability and the label store, beside the review queue
     (the SQL store implements both). Moderator decisions write labels in `ReviewStore.decide`."""
@@ -212,3 +218,7 @@ class LearningStore(Protocol):
     async def recent_texts(self, site_id: str, *, since: datetime, limit: int) -> list[str]:
         """The texts of a site's comments decided since then, newest first."""
         ...
+
+    async def add_label(self, example: LabelledExample) -> None:
+        """Store a human label that came with no decision of ours (a client's score
+        suggestion); the comment need not be stored."""

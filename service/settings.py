@@ -60,6 +60,9 @@ class Settings:  # secrets are kept out of repr: settings may be logged
     coral_staff: str
     model_reload_seconds: float = 10.0  # 0: never look for a promoted model
     shadow_model_path: Path | None = None  # a candidate model scored beside the live one
+    perspective_rate: float = 50.0  # requests per second per key
+    perspective_burst: float = 100.0
+    perspective_budget_seconds: float = 0.5
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Settings:
@@ -113,6 +116,10 @@ class Settings:  # secrets are kept out of repr: settings may be logged
             coral_secrets=r.get("CORAL_SECRETS", _secrets, ()),
             coral_budget_seconds=r.get("CORAL_BUDGET_MS", _float_in(1, 60_000), 200.0) / 1000,
             coral_staff=r.get("CORAL_STAFF", _one_of("approve", "score"), "approve"),
+            perspective_rate=r.get("PERSPECTIVE_RATE", _float_in(0.01, 1_000_000), 50.0),
+            perspective_burst=r.get("PERSPECTIVE_BURST", _float_in(1, 1_000_000), 100.0),
+            perspective_budget_seconds=r.get("PERSPECTIVE_BUDGET_MS", _float_in(1, 60_000), 500.0)
+            / 1000,
             model_reload_seconds=r.get("MODEL_RELOAD_SECONDS", _float_in(0, 86_400), 10.0),
             shadow_model_path=r.get("SHADOW_MODEL_PATH", path, None),
             policy=_policy(r, r.get("POLICY_VERSION", _name, "env-1"), spam, abuse),

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,7 +22,8 @@ from service.adapters.codec import (
     encode_decision,
 )
 from service.domain.errors import InvalidComment, InvalidCommentReason
-from service.domain.model import Comment, Decision
+from service.domain.model import Comment, Decision, Scores
+from service.domain.policy import Policy
 from service.domain.review import OutboxDraft, StoredComment
 from service.pipeline import BatchOutcome, Pipeline, stored_comment
 from service.ports import Clock, ReviewStore
@@ -31,6 +33,10 @@ log = logging.getLogger(__name__)
 
 class DecisionPending(Exception):
     """The latency budget ran out; the decision is still being made and will be published."""
+
+
+class ScoringFailed(Exception):
+    """The model raised, or gave scores outside 0-1, for comments scored without a decision."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +82,32 @@ class SyncModerator:
     def versions(self) -> tuple[str, str]:
         """The model and policy versions in force."""
         return self._pipeline.model_version, self._pipeline.policy.version
+
+    @property
+    def policy(self) -> Policy:
+        return self._pipeline.policy
+
+    async def score(
+        self, comments: Sequence[Comment], budget_seconds: float | None
+    ) -> list[Scores]:
+        """The live model's scores, and nothing else: no decision, nothing stored, published
+        or logged about the comments. Raises `DecisionPending` when the budget runs out and
+        `ScoringFailed` when the model fails."""
+        classifier = self._pipeline.classifier
+        work = asyncio.get_running_loop().run_in_executor(
+            self._executor, classifier.score, list(comments)
+        )
+        try:
+            scores = await asyncio.wait_for(work, timeout=budget_seconds)
+        except TimeoutError:
+            raise DecisionPending from None
+        except Exception as exc:  # the model is a black box; its message may quote the text
+            log.error("scoring failed", extra={"error": type(exc).__name__})  # noqa: TRY400
+            raise ScoringFailed from None
+        if len(scores) != len(comments) or not all(_in_range(s) for s in scores):
+            log.error("model returned invalid scores")
+            raise ScoringFailed
+        return scores
 
     def _finished(self, task: asyncio.Task[SyncResult]) -> None:
         self._pending.discard(task)
@@ -135,6 +167,12 @@ class SyncModerator:
         )
         [stored] = outcome.stored
         return await self._record(stored, _decision_of(stored))
+
+
+def _in_range(scores: Scores) -> bool:
+    values = [scores.spam, scores.abuse, scores.severe_toxicity, scores.insult, scores.threat]
+    values += [scores.identity_attack, scores.profanity]
+    return all(v is None or (math.isfinite(v) and 0.0 <= v <= 1.0) for v in values)
 
 
 def _decision_of(stored: StoredComment) -> Decision:

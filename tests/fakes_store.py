@@ -320,6 +320,10 @@ class InMemoryReviewStore:
         last = {(e.site_id, e.comment_id): e for e in examples}
         return sorted(last.values(), key=lambda e: e.labelled_at)
 
+    async def add_label(self, example: LabelledExample) -> None:
+        self._check()
+        self.label_rows.append(example)
+
     async def get_item(self, site_id: str, comment_id: str) -> ReviewItem:
         self._check()
         try:

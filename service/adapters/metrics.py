@@ -15,7 +15,8 @@ _BATCH_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
 
 
 class PrometheusMetrics:
-    """Implements the `PipelineMetrics` and `ReviewMetrics` ports; label sets are bounded
+    """Implements the `PipelineMetrics`, `ReviewMetrics` and `PerspectiveMetrics` ports; label
+    sets are bounded
     (actions, reason codes, partitions, sites: never comment or author ids)."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
@@ -102,6 +103,20 @@ class PrometheusMetrics:
         self.policy_info = Gauge(
             "moderation_policy_info", "The policy in force (value 1).", ["version"], registry=r
         )
+        self.perspective_requests = Counter(
+            "moderation_perspective_requests",
+            "Requests to the Perspective-compatible API, by method (analyze, suggestscore) and "
+            "outcome (ok, or Perspective's error status in lower case).",
+            ["method", "outcome"],
+            registry=r,
+        )
+        self.perspective_duration = Histogram(
+            "moderation_perspective_request_duration_seconds",
+            "Time to answer a Perspective-compatible request, by method.",
+            ["method"],
+            buckets=_BATCH_BUCKETS,
+            registry=r,
+        )
         self._sites: set[str] = set()
         for action in ("approve", "reject", "review"):
             self.decisions.labels(action, "auto")
@@ -109,6 +124,11 @@ class PrometheusMetrics:
             self.decisions.labels(action, "moderator")
         for component in ("pipeline", "outbox", "feedback"):
             self.retries.labels(component)
+
+    # PerspectiveMetrics
+    def perspective_request(self, method: str, outcome: str, seconds: float) -> None:
+        self.perspective_requests.labels(method, outcome).inc()
+        self.perspective_duration.labels(method).observe(seconds)
 
     def versions(self, model: str, policy: str) -> None:
         self.model_info.clear()

@@ -15,14 +15,22 @@ from prometheus_client.aiohttp import make_aiohttp_handler
 from service.auth import TokenRegistry
 from service.coral import CoralConfig
 from service.domain.errors import ModerationError
-from service.http import views
-from service.http.errors import HTTP_CODES, ApiError, error_response, from_domain
+from service.http import perspective_views, views
+from service.http.errors import (
+    HTTP_CODES,
+    ApiError,
+    error_response,
+    from_domain,
+    google_error_response,
+    perspective_error_response,
+)
 from service.http.keys import (
     CORAL,
     IDENTITY,
     MODERATE_BUDGET,
     MODERATOR,
     OPENAPI,
+    PERSPECTIVE,
     POLICY,
     READINESS,
     REVIEW,
@@ -30,6 +38,8 @@ from service.http.keys import (
     Readiness,
 )
 from service.http.openapi import document
+from service.perspective.api import PerspectiveApi
+from service.perspective.protocol import PerspectiveError
 from service.policy_control import PolicyControl
 from service.review_service import ReviewService
 from service.sync_moderation import SyncModerator
@@ -58,6 +68,12 @@ _PASSED_ON: Final = ("Allow", "WWW-Authenticate")
 
 @web.middleware
 async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.path.startswith(perspective_views.PREFIX):
+        return await _google_errors(request, handler)
+    return await _api_errors(request, handler)
+
+
+async def _api_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except ApiError as exc:
@@ -82,6 +98,30 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
         return error_response(500, "internal_error", "internal error")
 
 
+async def _google_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The Perspective routes answer every error in Google's shape, as Perspective does."""
+    try:
+        return await handler(request)
+    except PerspectiveError as exc:
+        return perspective_error_response(exc)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        headers = {k: exc.headers[k] for k in _PASSED_ON if k in exc.headers}
+        return google_error_response(exc.status, exc.reason, headers)
+    except ModerationError as exc:
+        api = from_domain(exc)
+        if api is None:
+            log.exception("unmapped error", extra={"path": request.path})
+            return google_error_response(500, "Internal error.")
+        if api.status == 503:
+            log.warning("store unavailable", extra={"path": request.path, "error": str(exc)})
+        return google_error_response(api.status, api.message)
+    except Exception:
+        log.exception("request failed", extra={"path": request.path})
+        return google_error_response(500, "Internal error.")
+
+
 @web.middleware
 async def bearer_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every route under /api/ needs a known bearer token, unknown routes included (so that a
@@ -99,7 +139,7 @@ async def bearer_auth(request: web.Request, handler: Handler) -> web.StreamRespo
 
 async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
     response.headers.update(SECURITY_HEADERS)
-    if request.path.startswith("/api/"):
+    if request.path.startswith(("/api/", perspective_views.PREFIX)):
         response.headers["Cache-Control"] = "no-store"
 
 
@@ -122,6 +162,7 @@ def build_app(
     moderator: SyncModerator | None = None,
     coral: CoralConfig | None = None,
     moderate_budget_seconds: float = 1.0,
+    perspective: PerspectiveApi | None = None,
 ) -> web.Application:
     app = web.Application(
         middlewares=[errors_as_json, bearer_auth], client_max_size=client_max_size
@@ -136,6 +177,8 @@ def build_app(
         app[MODERATOR] = moderator
     if coral is not None:
         app[CORAL] = coral
+    if perspective is not None:
+        app[PERSPECTIVE] = perspective
     app[MODERATE_BUDGET] = moderate_budget_seconds
     app.on_response_prepare.append(_security_headers)
     r = app.router
@@ -158,6 +201,8 @@ def build_app(
     r.add_post(f"{API}/admin/policy/reload", views.reload_policy)
     r.add_post(f"{API}/moderate", views.moderate)
     r.add_post("/integrations/coral/moderation", views.coral)
+    r.add_post(perspective_views.ANALYZE, perspective_views.analyze)
+    r.add_post(perspective_views.SUGGEST, perspective_views.suggest)
     return app
 
 

@@ -1,9 +1,12 @@
-"""The API's error bodies: `{"error": {"code": "<stable code>", "message": "..."}}`.
+"""The API's error bodies: `{"error": {"code": "<stable code>", "message": "..."}}`; on the
+Perspective-compatible routes Google's: `{"error": {"code": 400, "message": "...",
+"status": "INVALID_ARGUMENT"}}`.
 
-Domain errors know nothing of HTTP; this table is where they meet a status."""
+Domain errors know nothing of HTTP; these tables are where they meet a status."""
 
 from __future__ import annotations
 
+import math
 from typing import Final
 
 from aiohttp import web
@@ -19,6 +22,7 @@ from service.domain.errors import (
     StoreUnavailable,
 )
 from service.domain.review import InvalidModeratorDecision
+from service.perspective.protocol import ErrorKind, PerspectiveError
 from service.policy_control import NoPolicyFile
 from service.review_service import AccessDenied
 
@@ -77,3 +81,41 @@ def error_response(
     return web.json_response(
         {"error": {"code": code, "message": message}}, status=status, headers=headers
     )
+
+
+# Google's canonical status for each HTTP status we answer with on the Perspective routes.
+GOOGLE_STATUS: Final = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    405: "UNIMPLEMENTED",
+    413: "INVALID_ARGUMENT",
+    415: "INVALID_ARGUMENT",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+_KIND_STATUS: Final = {
+    ErrorKind.INVALID_ARGUMENT: 400,
+    ErrorKind.PERMISSION_DENIED: 403,
+    ErrorKind.NOT_FOUND: 404,
+    ErrorKind.RESOURCE_EXHAUSTED: 429,
+    ErrorKind.INTERNAL: 500,
+    ErrorKind.DEADLINE_EXCEEDED: 504,
+}
+
+
+def google_error_response(
+    status: int, message: str, headers: dict[str, str] | None = None
+) -> web.Response:
+    body = {"code": status, "message": message, "status": GOOGLE_STATUS.get(status, "UNKNOWN")}
+    return web.json_response({"error": body}, status=status, headers=headers)
+
+
+def perspective_error_response(exc: PerspectiveError) -> web.Response:
+    headers = None
+    if exc.retry_after is not None:
+        headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
+    return google_error_response(_KIND_STATUS[exc.kind], exc.message, headers)

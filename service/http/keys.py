@@ -9,6 +9,7 @@ from aiohttp import web
 
 from service.auth import Identity, TokenRegistry
 from service.coral import CoralConfig
+from service.perspective.api import PerspectiveApi
 from service.policy_control import PolicyControl
 from service.review_service import ReviewService
 from service.sync_moderation import SyncModerator
@@ -24,3 +25,4 @@ POLICY: Final = web.AppKey("policy", PolicyControl)
 MODERATOR: Final = web.AppKey("moderator", SyncModerator)
 CORAL: Final = web.AppKey("coral", CoralConfig)
 MODERATE_BUDGET: Final = web.AppKey("moderate_budget", float)
+PERSPECTIVE: Final = web.AppKey("perspective", PerspectiveApi)

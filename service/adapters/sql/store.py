@@ -716,6 +716,29 @@ class SqlReviewStore:
 
         return await self._run(read)
 
+    async def add_label(self, example: LabelledExample) -> None:
+        def add() -> None:
+            with self._db.transaction(write=True) as tx:
+                tx.execute(
+                    "INSERT INTO labels (site_id, comment_id, text, label, auto_action, "
+                    "final_action, overturned, labelled_by, labelled_at_ms, reason_source) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        example.site_id,
+                        example.comment_id,
+                        _clean(example.text) or "",
+                        example.label.value,
+                        example.auto_action.value,
+                        example.final_action.value,
+                        int(example.overturned),
+                        example.labelled_by,
+                        _ms(example.labelled_at),
+                        example.reason_source.value,
+                    ),
+                )
+
+        await self._run(add)
+
     async def recent_texts(self, site_id: str, *, since: datetime, limit: int) -> list[str]:
         """The texts of a site's comments decided since then, newest first."""
 
