@@ -24,7 +24,7 @@ from service.adapters.outbox import OutboxRelay
 from service.adapters.sklearn_classifier import ModelClassifier
 from service.adapters.sql.store import SqlReviewStore
 from service.auth import TokenRegistry
-from service.coral import CoralConfig, StaffPolicy
+from service.coral import ApproveAnswer, BodyFormat, CoralConfig, StaffPolicy
 from service.domain.errors import InvalidPolicy, ModerationError, StoreFailed, StoreUnavailable
 from service.domain.policy import Policy
 from service.feedback import FeedbackHandler
@@ -311,6 +311,8 @@ async def _serve(
                 secrets=tuple(secret.encode() for secret in settings.coral_secrets),
                 budget_seconds=settings.coral_budget_seconds,
                 staff=StaffPolicy(settings.coral_staff),
+                on_approve=ApproveAnswer(settings.coral_on_approve),
+                body_format=BodyFormat(settings.coral_format),
             ),
             moderate_budget_seconds=settings.moderate_budget_seconds,
             perspective=PerspectiveApi(

@@ -18,6 +18,10 @@ from service.domain.errors import InvalidPolicy, ModerationError
 from service.domain.policy import Policy, Thresholds
 
 PREFIX: Final = "MODERATION_"
+# Coral's phase timeout covers the network both ways and Coral's own handling: the budget
+# defaults to 60% of it and must leave at least this much.
+CORAL_BUDGET_SHARE: Final = 0.6
+CORAL_MARGIN_MS: Final = 50
 T = TypeVar("T")
 
 
@@ -60,6 +64,9 @@ class Settings:  # secrets are kept out of repr: settings may be logged
     coral_staff: str
     model_reload_seconds: float = 10.0  # 0: never look for a promoted model
     shadow_model_path: Path | None = None  # a candidate model scored beside the live one
+    coral_timeout_seconds: float = 0.2  # the phase's timeout in Coral's admin
+    coral_on_approve: str = "no_opinion"  # no_opinion (204) or approve (APPROVED)
+    coral_format: str = "html"  # the phase's body format in Coral's admin: html or plain
     perspective_rate: float = 50.0  # requests per second per key
     perspective_burst: float = 100.0
     perspective_budget_seconds: float = 0.5
@@ -84,6 +91,7 @@ class Settings:  # secrets are kept out of repr: settings may be logged
             r.get("ABUSE_APPROVE_BELOW", _float_in(0, 1), 0.5),
             r.get("ABUSE_REJECT_AT", _float_in(0, 1), 0.9),
         )
+        coral_timeout = r.get("CORAL_TIMEOUT_MS", _float_in(1, 60_000), 200.0)
         settings = cls(
             state_dir=state_dir,
             kafka_bootstrap=r.get("KAFKA_BOOTSTRAP", _bootstrap, "127.0.0.1:9092"),
@@ -114,8 +122,16 @@ class Settings:  # secrets are kept out of repr: settings may be logged
             moderate_budget_seconds=r.get("MODERATE_BUDGET_MS", _float_in(1, 60_000), 1000.0)
             / 1000,
             coral_secrets=r.get("CORAL_SECRETS", _secrets, ()),
-            coral_budget_seconds=r.get("CORAL_BUDGET_MS", _float_in(1, 60_000), 200.0) / 1000,
-            coral_staff=r.get("CORAL_STAFF", _one_of("approve", "score"), "approve"),
+            coral_timeout_seconds=coral_timeout / 1000,
+            coral_budget_seconds=r.get(
+                "CORAL_BUDGET_MS", _float_in(1, 60_000), coral_timeout * CORAL_BUDGET_SHARE
+            )
+            / 1000,
+            coral_staff=r.get("CORAL_STAFF", _one_of("approve", "score"), "score"),
+            coral_on_approve=r.get(
+                "CORAL_ON_APPROVE", _one_of("no_opinion", "approve"), "no_opinion"
+            ),
+            coral_format=r.get("CORAL_FORMAT", _one_of("html", "plain"), "html"),
             perspective_rate=r.get("PERSPECTIVE_RATE", _float_in(0.01, 1_000_000), 50.0),
             perspective_burst=r.get("PERSPECTIVE_BURST", _float_in(1, 1_000_000), 100.0),
             perspective_budget_seconds=r.get("PERSPECTIVE_BUDGET_MS", _float_in(1, 60_000), 500.0)
@@ -124,6 +140,14 @@ class Settings:  # secrets are kept out of repr: settings may be logged
             shadow_model_path=r.get("SHADOW_MODEL_PATH", path, None),
             policy=_policy(r, r.get("POLICY_VERSION", _name, "env-1"), spam, abuse),
         )
+        margin = settings.coral_timeout_seconds - settings.coral_budget_seconds
+        if margin < CORAL_MARGIN_MS / 1000:
+            r.problems.append(
+                f"{PREFIX}CORAL_BUDGET_MS={settings.coral_budget_seconds * 1000:g} must be at "
+                f"least {CORAL_MARGIN_MS} ms below {PREFIX}CORAL_TIMEOUT_MS="
+                f"{settings.coral_timeout_seconds * 1000:g} (the phase's timeout in Coral), "
+                "or Coral gives up before the answer arrives"
+            )
         r.raise_if_problems()
         return settings
 

@@ -9,7 +9,7 @@ import logging
 import math
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -67,11 +67,15 @@ class SyncModerator:
         self._topic = decisions_topic
         self._pending: set[asyncio.Task[SyncResult]] = set()
 
-    async def moderate(self, raw: bytes, budget_seconds: float | None) -> SyncResult:
+    async def moderate(
+        self, raw: bytes, budget_seconds: float | None, *, queue_review: bool = True
+    ) -> SyncResult:
         """Decide one comment event (the same JSON as on the `comments` topic). Raises
         `InvalidComment` for a bad event, `DecisionPending` when the budget runs out first
-        (the work goes on, and its decision is published and stored)."""
-        task = asyncio.create_task(self._moderate(raw))
+        (the work goes on, and its decision is published and stored). With `queue_review`
+        False a `review` is stored and published but left out of the review queue: the
+        caller's own moderators decide it."""
+        task = asyncio.create_task(self._moderate(raw, queue_review=queue_review))
         self._pending.add(task)
         task.add_done_callback(self._finished)
         try:
@@ -151,7 +155,7 @@ class SyncModerator:
             raise InvalidComment(InvalidCommentReason.INVALID_VALUE, "decision vanished")
         return SyncResult(winner.decision, winner.decided_at, replay=True)
 
-    async def _moderate(self, raw: bytes) -> SyncResult:
+    async def _moderate(self, raw: bytes, *, queue_review: bool) -> SyncResult:
         loop = asyncio.get_running_loop()
         source = SourceRecord("http", -1, -1, None, None, raw)
         prepared = await loop.run_in_executor(self._executor, self._pipeline.prepare, [source])
@@ -166,6 +170,8 @@ class SyncModerator:
             self._executor, partial(self._pipeline.finish, prepared, activity, with_shadow=False)
         )
         [stored] = outcome.stored
+        if not queue_review:
+            stored = replace(stored, queued=False)
         return await self._record(stored, _decision_of(stored))
 
 

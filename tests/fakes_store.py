@@ -123,7 +123,8 @@ class InMemoryReviewStore:
     async def record_decisions(self, comments: Sequence[StoredComment]) -> None:
         self._check()
         for c in comments:
-            if c.action is Action.REVIEW and (c.site_id, c.comment_id) not in self.items:
+            queued = c.action is Action.REVIEW and c.queued
+            if queued and (c.site_id, c.comment_id) not in self.items:
                 self.add(
                     replace(
                         review_item(c.site_id, c.comment_id, queued_at=c.decided_at),

@@ -28,7 +28,7 @@ class QueueOrder(StrEnum):
 @dataclass(frozen=True, slots=True)
 class StoredComment:
     """One automatically decided comment, as the pipeline writes it (every action, so that an
-    author's history is complete; `review` ones also enter the queue)."""
+    author's history is complete; `review` ones also enter the queue, unless not `queued`)."""
 
     site_id: str
     comment_id: str
@@ -46,6 +46,9 @@ class StoredComment:
     event_json: str  # the comment event as received, unknown fields included
     text_hash: str | None = None  # of the normalised text, for campaign detection
     campaign_author: str | None = None  # "author:<id>" or "anon:<site>:<comment>"
+    # False: a `review` that another system's moderators decide (Coral's own queue holds
+    # the comment), so it does not join ours
+    queued: bool = True
 
 
 AuthorKey = tuple[str, str]  # (site_id, author_id)

@@ -192,7 +192,7 @@ async def coral(request: web.Request) -> web.StreamResponse:
     if not signature_valid(raw, request.headers.get("X-Coral-Signature"), config.secrets):
         raise ApiError(401, "invalid_signature", "X-Coral-Signature does not match the body")
     try:
-        event, staff = comment_event(raw)
+        event, staff = comment_event(raw, config.body_format)
     except CoralRequestError as exc:
         raise ApiError(400, "invalid_request", str(exc)) from None
     try:
@@ -202,7 +202,9 @@ async def coral(request: web.Request) -> web.StreamResponse:
                 event, lambda comment: staff_approval(comment, model, policy)
             )
         else:
-            result = await moderator.moderate(event, config.budget_seconds)
+            # a withheld comment is decided in Coral's queue: it does not join ours
+            result = await moderator.moderate(event, config.budget_seconds, queue_review=False)
     except (DecisionPending, InvalidComment):
         return web.Response(status=204)  # no opinion in time: Coral moves on
-    return web.json_response(answer(result.decision))
+    reply = answer(result.decision, config.on_approve)
+    return web.Response(status=204) if reply is None else web.json_response(reply)

@@ -77,7 +77,7 @@ _INSERT_COMMENT: Final = (
 
 
 def _comment_row(c: StoredComment) -> tuple[Any, ...]:
-    queued = c.action is Action.REVIEW
+    queued = c.action is Action.REVIEW and c.queued
     return (
         c.site_id,
         c.comment_id,

@@ -120,3 +120,40 @@ def test_a_model_path_that_is_a_link_stays_the_link(tmp_path: Path) -> None:
     settings = Settings.from_env({"MODERATION_MODEL_PATH": "model"}, cwd=tmp_path)
 
     assert settings.model_path == tmp_path / "model"  # a promotion repoints it: follow that
+
+
+def test_the_coral_budget_sits_below_the_phase_timeout(tmp_path: Path) -> None:
+    default = Settings.from_env({}, cwd=tmp_path)
+    longer = Settings.from_env({"MODERATION_CORAL_TIMEOUT_MS": "1000"}, cwd=tmp_path)
+
+    # Coral's phase form defaults the timeout to 200 ms: we answer well before it
+    assert default.coral_timeout_seconds == 0.2
+    assert default.coral_budget_seconds <= default.coral_timeout_seconds - 0.05
+    assert longer.coral_budget_seconds > default.coral_budget_seconds
+    assert longer.coral_budget_seconds <= longer.coral_timeout_seconds - 0.05
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"MODERATION_CORAL_BUDGET_MS": "200"},  # the old default: Coral gives up first
+        {"MODERATION_CORAL_TIMEOUT_MS": "500", "MODERATION_CORAL_BUDGET_MS": "460"},
+    ],
+)
+def test_a_coral_budget_too_close_to_the_timeout_is_refused(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env(env, cwd=tmp_path)
+
+    [problem] = caught.value.problems
+    assert "MODERATION_CORAL_BUDGET_MS" in problem
+    assert "MODERATION_CORAL_TIMEOUT_MS" in problem
+
+
+def test_coral_defaults_follow_how_coral_uses_the_answer(tmp_path: Path) -> None:
+    settings = Settings.from_env({}, cwd=tmp_path)
+
+    assert settings.coral_staff == "score"  # staff reaching the phase are not trusted by Coral
+    assert settings.coral_on_approve == "no_opinion"  # 204: Coral's pre-moderation still runs
+    assert settings.coral_format == "html"  # the phase form's default
