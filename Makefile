@@ -63,10 +63,12 @@ test: venv lint typecheck kafka-up pg-up
 unit: venv
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
-# Every benchmark side by side in one run (about 6 minutes), then synchronous moderation.
+# Every benchmark side by side in one run (about 6 minutes), then synchronous moderation and
+# the Perspective-compatible API.
 bench: venv kafka-up pg-up
 	$(BIN)/python bench/run_all.py
 	$(BIN)/python bench/bench_moderate.py
+	$(BIN)/python bench/bench_perspective.py
 
 clean:
 	-$(KAFKA) stop
