@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Final, TypeVar
 
 from service.domain.errors import InvalidPolicy, ModerationError
-from service.domain.policy import Policy, Thresholds
+from service.domain.policy import LanguageMode, LanguageRules, Policy, Thresholds
 
 PREFIX: Final = "MODERATION_"
 # Coral's phase timeout covers the network both ways and Coral's own handling: the budget
@@ -138,7 +138,16 @@ class Settings:  # secrets are kept out of repr: settings may be logged
             / 1000,
             model_reload_seconds=r.get("MODEL_RELOAD_SECONDS", _float_in(0, 86_400), 10.0),
             shadow_model_path=r.get("SHADOW_MODEL_PATH", path, None),
-            policy=_policy(r, r.get("POLICY_VERSION", _name, "env-1"), spam, abuse),
+            policy=_policy(
+                r,
+                r.get("POLICY_VERSION", _name, "env-1"),
+                spam,
+                abuse,
+                LanguageRules(
+                    r.get("SUPPORTED_LANGUAGES", _languages, frozenset({"en"})),
+                    r.get("UNSUPPORTED_LANGUAGE", _language_mode, LanguageMode.REVIEW),
+                ),
+            ),
         )
         margin = settings.coral_timeout_seconds - settings.coral_budget_seconds
         if margin < CORAL_MARGIN_MS / 1000:
@@ -153,10 +162,16 @@ class Settings:  # secrets are kept out of repr: settings may be logged
 
 
 def _policy(
-    r: _Reader, version: str, spam: tuple[float, float], abuse: tuple[float, float]
+    r: _Reader,
+    version: str,
+    spam: tuple[float, float],
+    abuse: tuple[float, float],
+    languages: LanguageRules,
 ) -> Policy:
     try:
-        return Policy.simple(version, spam=Thresholds(*spam), abuse=Thresholds(*abuse))
+        return Policy.simple(
+            version, spam=Thresholds(*spam), abuse=Thresholds(*abuse), languages=languages
+        )
     except InvalidPolicy as exc:
         r.problems.append(f"{PREFIX}SPAM_*/{PREFIX}ABUSE_* thresholds: {exc}")
         return Policy.simple(version, spam=Thresholds(0.5, 0.9), abuse=Thresholds(0.5, 0.9))
@@ -241,6 +256,20 @@ def _one_of(*choices: str) -> Callable[[str], str]:
         return raw
 
     return parse
+
+
+def _languages(raw: str) -> frozenset[str]:
+    codes = [c.strip() for c in raw.split(",") if c.strip()]
+    if not codes or not all(re.fullmatch(r"[A-Za-z]{2,3}", c) for c in codes):
+        raise ValueError("comma-separated ISO 639 language codes (2 or 3 letters), e.g. en,fr")
+    return frozenset(c.lower() for c in codes)
+
+
+def _language_mode(raw: str) -> LanguageMode:
+    try:
+        return LanguageMode(raw.lower())
+    except ValueError:
+        raise ValueError(f"one of {', '.join(m.value for m in LanguageMode)}") from None
 
 
 def _topic(raw: str) -> str:

@@ -6,6 +6,9 @@
     on_scoring_failure = "review"       # or "approve"
     thresholds.spam = { approve_below = 0.5, reject_at = 0.9 }
     thresholds.abuse = { approve_below = 0.5, reject_at = 0.9 }
+    thresholds.threat = { reject_at = 0.8 }   # abuse sub-scores: severe_toxicity, insult,
+                                        # threat, identity_attack, profanity; none by default
+    languages = { supported = ["en"], on_unsupported = "review" }   # or "approve", "score"
     terms = { block = [...], hold = [...], block_patterns = [...], hold_patterns = [...] }
     links = { max_links = 3, block_domains = [...], allow_domains = [...],
               hold_first_time_author = true }
@@ -26,6 +29,7 @@ backtracking, no backreferences or lookaround).
 from __future__ import annotations
 
 import copy
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -34,15 +38,19 @@ from typing import Any, Final
 import re2
 
 from service.domain.errors import InvalidPolicy
+from service.domain.model import SubScore
 from service.domain.policy import (
     AuthorRules,
     CampaignRule,
     FailureMode,
     FloodRule,
+    LanguageMode,
+    LanguageRules,
     LinkRules,
     Policy,
     RuleAction,
     SitePolicy,
+    SubScoreThresholds,
     TermRules,
     Thresholds,
 )
@@ -51,9 +59,11 @@ from service.domain.rules import NamedPattern
 Normalizer = Callable[[str], str]
 Table = dict[str, Any]
 
+_THRESHOLD_KEYS: Final = {"approve_below", "reject_at"}
 _SECTION_KEYS: Final = {
     "on_scoring_failure": None,
-    "thresholds": {"spam": {"approve_below", "reject_at"}, "abuse": {"approve_below", "reject_at"}},
+    "thresholds": dict.fromkeys(("spam", "abuse", *(s.value for s in SubScore)), _THRESHOLD_KEYS),
+    "languages": {"supported", "on_unsupported"},
     "terms": {"block", "hold", "block_patterns", "hold_patterns"},
     "links": {"max_links", "block_domains", "allow_domains", "hold_first_time_author"},
     "authors": {"trusted", "blocked", "premoderate_first"},
@@ -61,6 +71,7 @@ _SECTION_KEYS: Final = {
     "campaign": {"min_authors", "window_seconds", "action"},
 }
 _MAX_PATTERN_MEMORY: Final = 8 << 20
+_ISO_639: Final = re.compile(r"[A-Za-z]{2,3}")
 
 
 class PolicyFileError(InvalidPolicy):
@@ -191,16 +202,20 @@ class _Reader:
         self._problems.append(f"{self._where}.{'.'.join(path)}: {rule}")
 
     def number(self, path: tuple[str, ...], default: float, low: float, high: float) -> float:
+        value = self.optional_number(path, low, high)
+        return default if value is None else value
+
+    def optional_number(self, path: tuple[str, ...], low: float, high: float) -> float | None:
         value = self._get(path)
         if value is None:
-            return default
+            return None
         if (
             isinstance(value, bool)
             or not isinstance(value, int | float)
             or not low <= value <= high
         ):
             self._bad(path, f"must be a number from {low:g} to {high:g}")
-            return default
+            return None
         return float(value)
 
     def whole(self, path: tuple[str, ...], default: int | None, low: int, high: int) -> int | None:
@@ -231,7 +246,10 @@ class _Reader:
         return [v.strip() for v in value]
 
     def choice(
-        self, path: tuple[str, ...], enum: type[RuleAction] | type[FailureMode], default: Any
+        self,
+        path: tuple[str, ...],
+        enum: type[RuleAction] | type[FailureMode] | type[LanguageMode],
+        default: Any,
     ) -> Any:
         value = self._get(path)
         if value is None:
@@ -244,6 +262,18 @@ class _Reader:
 
     def present(self, key: str) -> bool:
         return isinstance(self._section.get(key), dict)
+
+    def table(self, path: tuple[str, ...]) -> bool:
+        return isinstance(self._get(path), dict)
+
+    def given(self, path: tuple[str, ...]) -> bool:
+        return self._get(path) is not None
+
+    def empty_list(self, path: tuple[str, ...]) -> bool:
+        return bool(self._get(path) == [])
+
+    def bad(self, path: tuple[str, ...], rule: str) -> None:
+        self._bad(path, rule)
 
 
 def _compile(text: str, where: str, problems: list[str], *, literal: bool) -> NamedPattern | None:
@@ -273,6 +303,37 @@ def _patterns(
         if found is not None:
             compiled.append(found)
     return tuple(compiled)
+
+
+def _sub_scores(
+    r: _Reader, base: SitePolicy, where: str, problems: list[str]
+) -> dict[SubScore, SubScoreThresholds]:
+    limits = dict(base.sub_scores)
+    for name in SubScore:
+        if not r.table(("thresholds", name.value)):
+            continue
+        approve = r.optional_number(("thresholds", name.value, "approve_below"), 0, 1)
+        reject = r.optional_number(("thresholds", name.value, "reject_at"), 0, 1)
+        try:
+            limits[name] = SubScoreThresholds(approve, reject)
+        except InvalidPolicy as exc:
+            problems.append(f"{where}.thresholds.{name.value}: {exc}")
+    return limits
+
+
+def _languages(r: _Reader, base: LanguageRules) -> LanguageRules:
+    supported = base.supported
+    path = ("languages", "supported")
+    if r.given(path):
+        codes = r.strings(path)  # names a value that is no list of strings itself
+        if codes and all(_ISO_639.fullmatch(c) for c in codes):
+            supported = frozenset(c.lower() for c in codes)
+        elif codes or r.empty_list(path):
+            r.bad(path, 'must list ISO 639 language codes (2 or 3 letters, e.g. ["en", "fr"])')
+    return LanguageRules(
+        supported=supported,
+        on_unsupported=r.choice(("languages", "on_unsupported"), LanguageMode, base.on_unsupported),
+    )
 
 
 def _domains(r: _Reader, key: str) -> frozenset[str]:
@@ -331,6 +392,8 @@ def _site(
         flood=flood,
         campaign=campaign,
         on_scoring_failure=r.choice(("on_scoring_failure",), FailureMode, base.on_scoring_failure),
+        sub_scores=_sub_scores(r, base, where, problems),
+        languages=_languages(r, base.languages),
     )
 
 

@@ -187,8 +187,14 @@ class Policy:
     shadow_version: str | None = None
 
     @classmethod
-    def simple(cls, version: str, spam: Thresholds, abuse: Thresholds) -> Policy:
-        return cls(version, SitePolicy(spam, abuse))
+    def simple(
+        cls,
+        version: str,
+        spam: Thresholds,
+        abuse: Thresholds,
+        languages: LanguageRules = LanguageRules(),
+    ) -> Policy:
+        return cls(version, SitePolicy(spam, abuse, languages=languages))
 
     def for_site(self, site_id: str) -> SitePolicy:
         return self.sites.get(site_id, self.default)

@@ -12,15 +12,25 @@ from service.adapters.policy_file import (
     describe_change,
     read_policy,
 )
-from service.domain.policy import FailureMode, RuleAction, SitePolicy, Thresholds
+from service.domain.model import SubScore
+from service.domain.policy import (
+    FailureMode,
+    LanguageMode,
+    LanguageRules,
+    Policy,
+    RuleAction,
+    SitePolicy,
+    SubScoreThresholds,
+    Thresholds,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE = ROOT / "deploy" / "policy" / "policy.example.toml"
 BASE = SitePolicy(Thresholds(0.5, 0.9), Thresholds(0.5, 0.9))
 
 
-def compile_text(text: str) -> object:
-    return compile_policy(tomllib.loads(text), normalize, BASE, source="test")
+def compile_text(text: str, base: SitePolicy = BASE) -> Policy:
+    return compile_policy(tomllib.loads(text), normalize, base, source="test")
 
 
 def test_the_example_file_loads_with_its_overrides_and_shadow() -> None:
@@ -41,6 +51,49 @@ def test_the_example_file_loads_with_its_overrides_and_shadow() -> None:
     # the shadow candidate starts from that site's live policy
     assert policy.shadow["daily-herald"].abuse.reject_at == 0.7
     assert policy.shadow["daily-herald"].links == policy.for_site("daily-herald").links
+    assert dict(policy.default.sub_scores) == {
+        SubScore.THREAT: SubScoreThresholds(reject_at=0.8),
+        SubScore.INSULT: SubScoreThresholds(approve_below=0.7),
+    }
+    assert policy.default.languages == LanguageRules(frozenset({"en"}), LanguageMode.REVIEW)
+    assert policy.for_site("tech-blog").languages.on_unsupported is LanguageMode.APPROVE
+    assert policy.for_site("tech-blog").languages.supported == frozenset({"en"})
+
+
+def test_sub_score_thresholds_and_languages_merge_per_site_over_the_defaults() -> None:
+    policy = compile_text(
+        'version = "v"\n'
+        "[defaults.thresholds]\n"
+        "threat = { reject_at = 0.8 }\n"
+        "[defaults.languages]\n"
+        'supported = ["en", "FR"]\n'
+        "[sites.herald.thresholds]\n"
+        "threat = { approve_below = 0.5 }\n"
+        "profanity = { approve_below = 0.6, reject_at = 0.9 }\n"
+        "[sites.herald.languages]\n"
+        'on_unsupported = "score"\n'
+    )
+
+    assert dict(policy.default.sub_scores) == {SubScore.THREAT: SubScoreThresholds(None, 0.8)}
+    assert policy.default.languages.supported == frozenset({"en", "fr"})
+    herald = policy.for_site("herald")
+    assert dict(herald.sub_scores) == {
+        SubScore.THREAT: SubScoreThresholds(0.5, 0.8),
+        SubScore.PROFANITY: SubScoreThresholds(0.6, 0.9),
+    }
+    assert herald.languages == LanguageRules(frozenset({"en", "fr"}), LanguageMode.SCORE)
+
+
+def test_languages_the_file_leaves_out_come_from_the_base() -> None:
+    base = SitePolicy(
+        Thresholds(0.5, 0.9),
+        Thresholds(0.5, 0.9),
+        languages=LanguageRules(frozenset({"de"}), LanguageMode.APPROVE),
+    )
+    policy = compile_text('version = "v"\n', base)
+
+    assert policy.default.languages == base.languages
+    assert policy.default.sub_scores == {}
 
 
 @pytest.mark.parametrize(
@@ -62,7 +115,7 @@ def test_terms_match_after_normalisation_and_whole_words_only(text: str, found: 
 
 def test_patterns_are_linear_time_re2() -> None:
     policy = compile_text('version = "v"\n[defaults.terms]\nblock_patterns = ["(a+)+b"]\n')
-    [pattern] = policy.default.terms.block  # type: ignore[attr-defined]
+    [pattern] = policy.default.terms.block
 
     # a backtracking engine takes forever on this; RE2 answers at once
     assert not pattern.found_in("a" * 100_000 + "c")
@@ -119,6 +172,46 @@ def test_patterns_are_linear_time_re2() -> None:
             "shadow.version: required",
         ),
         ('version = "v"\nsites = 3', "sites: must be a table"),
+        (
+            'version = "v"\n[defaults]\nthresholds.threat.reject = 0.5',
+            "defaults.thresholds.threat.reject: unknown key",
+        ),
+        (
+            'version = "v"\n[defaults]\nthresholds.toxicity.reject_at = 0.5',
+            "defaults.thresholds.toxicity: unknown key",
+        ),
+        (
+            'version = "v"\n[defaults]\nthresholds.insult.reject_at = 2',
+            "defaults.thresholds.insult.reject_at: must be a number from 0 to 1",
+        ),
+        (
+            'version = "v"\n[sites.x]\nthresholds.threat = {approve_below = 0.9, reject_at = 0.2}',
+            "sites.x.thresholds.threat: thresholds need approve_below <= reject_at",
+        ),
+        (
+            'version = "v"\n[defaults]\nthresholds.threat = 0.8',
+            "defaults.thresholds.threat: must be a table",
+        ),
+        (
+            'version = "v"\n[defaults]\nlanguages = {on_unsupported = "drop"}',
+            "defaults.languages.on_unsupported: must be one of 'review', 'approve', 'score'",
+        ),
+        (
+            'version = "v"\n[defaults]\nlanguages = {supported = ["english"]}',
+            "defaults.languages.supported: must list ISO 639 language codes",
+        ),
+        (
+            'version = "v"\n[defaults]\nlanguages = {supported = []}',
+            "defaults.languages.supported: must list ISO 639 language codes",
+        ),
+        (
+            'version = "v"\n[defaults]\nlanguages = {supported = "en"}',
+            "defaults.languages.supported: must be a list of non-empty strings",
+        ),
+        (
+            'version = "v"\n[defaults]\nlanguages = {detect = true}',
+            "defaults.languages.detect: unknown key",
+        ),
     ],
 )
 def test_a_bad_key_or_value_is_named(text: str, problem: str) -> None:

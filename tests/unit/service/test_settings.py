@@ -157,3 +157,38 @@ def test_coral_defaults_follow_how_coral_uses_the_answer(tmp_path: Path) -> None
     assert settings.coral_staff == "score"  # staff reaching the phase are not trusted by Coral
     assert settings.coral_on_approve == "no_opinion"  # 204: Coral's pre-moderation still runs
     assert settings.coral_format == "html"  # the phase form's default
+
+
+def test_supported_languages_and_what_the_others_get_are_settings(tmp_path: Path) -> None:
+    default = Settings.from_env({}, cwd=tmp_path).policy.default.languages
+    settings = Settings.from_env(
+        {
+            "MODERATION_SUPPORTED_LANGUAGES": "en, FR",
+            "MODERATION_UNSUPPORTED_LANGUAGE": "score",
+        },
+        cwd=tmp_path,
+    )
+
+    assert (default.supported, default.on_unsupported.value) == (frozenset({"en"}), "review")
+    languages = settings.policy.default.languages
+    assert (languages.supported, languages.on_unsupported.value) == (
+        frozenset({"en", "fr"}),
+        "score",
+    )
+
+
+def test_bad_language_settings_are_named(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env(
+            {
+                "MODERATION_SUPPORTED_LANGUAGES": "english",
+                "MODERATION_UNSUPPORTED_LANGUAGE": "drop",
+            },
+            cwd=tmp_path,
+        )
+
+    assert caught.value.problems == [
+        "MODERATION_SUPPORTED_LANGUAGES='english': comma-separated ISO 639 language codes "
+        "(2 or 3 letters), e.g. en,fr",
+        "MODERATION_UNSUPPORTED_LANGUAGE='drop': one of review, approve, score",
+    ]
