@@ -13,7 +13,7 @@ from service.domain.feedback import (
     LabelledExample,
     ReporterStats,
 )
-from service.domain.model import Comment, Scores
+from service.domain.model import Comment, Language, Scores
 from service.domain.review import (
     Activity,
     ActivityQuery,
@@ -41,6 +41,13 @@ class Classifier(Protocol):
     def version(self) -> str: ...
 
     def score(self, comments: Sequence[Comment]) -> list[Scores]: ...
+
+
+class LanguageDetector(Protocol):
+    """Tells the language of texts (`und` where it cannot). Pure CPU; callers run it off the
+    event loop, a batch at a time."""
+
+    def detect(self, texts: Sequence[str]) -> list[Language]: ...
 
 
 class Clock(Protocol):

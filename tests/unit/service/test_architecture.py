@@ -20,6 +20,7 @@ IO_LIBRARIES = {
     "numpy",
     "prometheus_client",
     "classifier",
+    "py3langid",
     "socket",
     "os",
     "asyncio",
