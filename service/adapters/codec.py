@@ -18,7 +18,7 @@ from typing import Any, Final
 from service.domain.errors import InvalidComment
 from service.domain.errors import InvalidCommentReason as R
 from service.domain.feedback import Feedback, FeedbackKind
-from service.domain.model import Author, Comment, Decision
+from service.domain.model import Author, Comment, Decision, SubScore
 
 COMMENT_SCHEMA: Final = "moderation.comment.v1"
 DECISION_SCHEMA: Final = "moderation.decision.v1"
@@ -236,23 +236,30 @@ def auto_event_id(site_id: str, comment_id: str) -> str:
 
 
 def decision_document(decision: Decision, event_id: str, decided_at: datetime) -> dict[str, Any]:
-    return {
+    """The decision event (schema 1.1: the abuse sub-scores the model gives and the language
+    are optional fields a 1.0 reader that ignores unknown fields never sees)."""
+    scores = {"spam": round(decision.scores.spam, 6), "abuse": round(decision.scores.abuse, 6)}
+    for name in SubScore:
+        value = decision.scores.sub(name)
+        if value is not None:  # only those the model gives
+            scores[name.value] = round(value, 6)
+    doc: dict[str, Any] = {
         "schema": DECISION_SCHEMA,
         "event_id": event_id,
         "comment_id": decision.comment_id,
         "site_id": decision.site_id,
         "action": decision.action.value,
         "final": decision.final,
-        "scores": {
-            "spam": round(decision.scores.spam, 6),
-            "abuse": round(decision.scores.abuse, 6),
-        },
+        "scores": scores,
         "reasons": [{"code": r.code.value, "detail": r.detail} for r in decision.reasons],
         "model_version": decision.model_version,
         "policy_version": decision.policy_version,
         "decided_by": decision.decided_by,
         "decided_at": rfc3339(decided_at),
     }
+    if decision.language is not None:
+        doc["language"] = {"code": decision.language.code, "detected": decision.language.detected}
+    return doc
 
 
 def _dumps(doc: Mapping[str, Any]) -> bytes:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -19,7 +20,7 @@ from service.adapters.codec import (
 )
 from service.domain.errors import InvalidComment
 from service.domain.errors import InvalidCommentReason as R
-from service.domain.model import Action, Decision, Reason, ReasonCode, Scores
+from service.domain.model import Action, Decision, Language, Reason, ReasonCode, Scores
 from tests.schemas import is_valid, validate
 
 LIMITS = Limits(max_text_chars=100, max_message_bytes=4096)
@@ -198,6 +199,73 @@ def test_decision_event_follows_the_contract() -> None:
     assert doc["reasons"] == [{"code": "spam_uncertain", "detail": "spam between"}]
     assert doc["decided_by"] == "auto"
     assert doc["decided_at"] == "2026-11-27T12:00:00.123Z"
+
+
+def test_sub_scores_and_the_language_travel_on_the_decision_event() -> None:
+    decision = replace(
+        DECISION,
+        scores=Scores(0.1, 0.7, severe_toxicity=0.2, insult=0.654321987, threat=0.0, profanity=1.0),
+        language=Language("fr", detected=True, confidence=0.99),
+    )
+    doc = decision_document(decision, auto_event_id("herald", "c-1"), NOW)
+
+    validate("decision.v1", doc)
+    # only the sub-scores the model gave; the detector's confidence is not part of the event
+    assert doc["scores"] == {
+        "spam": 0.1,
+        "abuse": 0.7,
+        "severe_toxicity": 0.2,
+        "insult": 0.654322,
+        "threat": 0.0,
+        "profanity": 1.0,
+    }
+    assert doc["language"] == {"code": "fr", "detected": True}
+    given = decision_document(replace(DECISION, language=Language("en", detected=False)), "e", NOW)
+    assert given["language"] == {"code": "en", "detected": False}
+
+
+def test_without_sub_scores_or_language_the_event_keeps_its_1_0_shape() -> None:
+    doc = decision_document(DECISION, auto_event_id("herald", "c-1"), NOW)
+
+    assert set(doc["scores"]) == {"spam", "abuse"}
+    assert "language" not in doc
+
+
+def test_an_event_written_by_a_1_0_producer_still_validates() -> None:
+    old = {
+        "schema": "moderation.decision.v1",
+        "event_id": "3c0f7a52-5f1e-4f43-9a53-0d6b3d7b5c11",
+        "comment_id": "c-1",
+        "site_id": "herald",
+        "action": "reject",
+        "final": True,
+        "scores": {"spam": 0.012, "abuse": 0.964},
+        "reasons": [{"code": "abuse_above_reject_threshold", "detail": "abuse 0.964 >= 0.900"}],
+        "model_version": "m",
+        "policy_version": "env-1",
+        "decided_by": "auto",
+        "decided_at": "2026-11-27T10:15:31.204Z",
+    }
+
+    validate("decision.v1", old)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"scores": {"spam": 0.1, "abuse": 0.1, "threat": 1.5}},
+        {"scores": {"spam": 0.1, "abuse": 0.1, "threat": None}},
+        {"scores": {"spam": 0.1, "abuse": 0.1, "toxicity": 0.5}},
+        {"language": {"code": "French", "detected": True}},
+        {"language": {"code": "fr"}},
+        {"language": {"code": "fr", "detected": True, "confidence": 0.9}},
+        {"language": "fr"},
+    ],
+)
+def test_the_schema_refuses_malformed_sub_scores_and_languages(change: dict[str, Any]) -> None:
+    doc = decision_document(DECISION, auto_event_id("herald", "c-1"), NOW) | change
+
+    assert not is_valid("decision.v1", doc)
 
 
 @pytest.mark.parametrize("action", list(Action))
