@@ -19,6 +19,7 @@ from classifier import ModelLoadError, normalize
 from service.adapters.codec import Limits
 from service.adapters.feedback_kafka import FeedbackConfig, FeedbackConsumer
 from service.adapters.kafka import KafkaConfig, KafkaPipelineRunner
+from service.adapters.language import LangidDetector
 from service.adapters.metrics import PrometheusMetrics
 from service.adapters.outbox import OutboxRelay
 from service.adapters.sklearn_classifier import ModelClassifier
@@ -33,7 +34,7 @@ from service.model_registry import ModelWatcher
 from service.perspective.api import PerspectiveApi, PerspectiveConfig
 from service.pipeline import Pipeline, Topics
 from service.policy_control import PolicyControl
-from service.ports import Classifier, Clock, ReviewStore
+from service.ports import Classifier, Clock, LanguageDetector, ReviewStore
 from service.rate_limit import RateLimiter
 from service.review_service import ReviewService
 from service.settings import Settings
@@ -59,6 +60,7 @@ class Components:
     control: PolicyControl
     metrics: PrometheusMetrics
     clock: Clock
+    language: LanguageDetector  # the pipeline's; `adapters.language.language_of` takes it
 
 
 def build(
@@ -68,9 +70,12 @@ def build(
     *,
     clock: Clock | None = None,
     shadow_classifier: Classifier | None = None,
+    language_detector: LanguageDetector | None = None,
 ) -> Components:
-    """Everything but the network listeners and background loops. Loads the policy file."""
+    """Everything but the network listeners and background loops. Loads the policy file and,
+    unless one is given, the language detector's model."""
     clock = clock or SystemClock()
+    language = language_detector or LangidDetector()
     metrics = PrometheusMetrics()
     control = PolicyControl(
         settings.policy_file,
@@ -98,6 +103,7 @@ def build(
         Limits(settings.max_text_chars, settings.max_message_bytes),
         normalize=normalize,
         shadow_classifier=shadow_classifier,
+        language_detector=language,
     )
 
     def policy_changed(new: Policy) -> None:
@@ -122,7 +128,7 @@ def build(
         claim_lease=timedelta(seconds=settings.claim_lease_seconds),
         metrics=metrics,
     )
-    return Components(pipeline, kafka, review, control, metrics, clock)
+    return Components(pipeline, kafka, review, control, metrics, clock, language)
 
 
 def _load_model(path: Path) -> ModelClassifier:

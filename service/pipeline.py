@@ -33,11 +33,12 @@ from service.adapters.codec import (
     encode_decision,
 )
 from service.domain.errors import InvalidComment
-from service.domain.model import Comment, Decision, Scores
+from service.domain.language import given_language
+from service.domain.model import Comment, Decision, Language, Scores, SubScore
 from service.domain.policy import Policy, SitePolicy, decide
 from service.domain.review import Activity, ActivityQuery, AuthorKey, StoredComment
 from service.domain.rules import DecisionContext
-from service.ports import Classifier, Clock
+from service.ports import Classifier, Clock, LanguageDetector
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +132,9 @@ def text_hash(normalized: str) -> str:
 
 
 def _valid_scores(scores: Scores) -> bool:
-    return all(math.isfinite(s) and 0.0 <= s <= 1.0 for s in (scores.spam, scores.abuse))
+    subs = (scores.sub(name) for name in SubScore)
+    every = (scores.spam, scores.abuse, *(s for s in subs if s is not None))
+    return all(math.isfinite(s) and 0.0 <= s <= 1.0 for s in every)
 
 
 class Pipeline:
@@ -145,8 +148,10 @@ class Pipeline:
         *,
         normalize: Normalizer = str.casefold,  # the service passes the classifier's
         shadow_classifier: Classifier | None = None,
+        language_detector: LanguageDetector | None = None,  # None: the events' `lang` only
     ) -> None:
         self._classifier = classifier
+        self._language_detector = language_detector
         self._shadow_classifier = shadow_classifier
         self._policy = policy
         self._clock = clock
@@ -206,6 +211,7 @@ class Pipeline:
         scored = self._score(classifier, [v.comment for v in valid])
         outcome = BatchOutcome(records=[], scoring_failures=scored.count(None))
         scores = iter(scored)
+        languages = iter(self._languages([v.comment for v in valid]))
         shadow_scores = iter(
             self._score(shadow_classifier, [v.comment for v in valid])
             if shadow_classifier is not None
@@ -220,8 +226,9 @@ class Pipeline:
                 continue
             now = self._clock.now()
             score = next(scores)
+            language = next(languages)
             site_policy = policy.for_site(item.comment.site_id)
-            context = state.context(item, site_policy, now)
+            context = state.context(item, site_policy, now, language)
             decision = decide(
                 item.comment,
                 score,
@@ -239,7 +246,7 @@ class Pipeline:
                     item.comment,
                     score if shadow_classifier is None else next(shadow_scores),
                     shadow_site,
-                    state.context(item, shadow_site, now),
+                    state.context(item, shadow_site, now, language),
                     model_version=(shadow_classifier or classifier).version,
                     policy_version=(policy.shadow_version or policy.version)
                     if shadow_policy is not None
@@ -269,6 +276,25 @@ class Pipeline:
             OutputRecord(self._topics.shadow, decision_key(c.site_id, c.id), value, _JSON)
         )
         outcome.shadow_actions[decision.action.value] += 1
+
+    def _languages(self, comments: Sequence[Comment]) -> list[Language | None]:
+        """The event's `lang` where it names a language, else the detector's verdict, for the
+        whole batch at once. If detection fails the language is unknown: scored as before."""
+        languages = [given_language(c.lang) for c in comments]
+        missing = [i for i, language in enumerate(languages) if language is None]
+        if self._language_detector is None or not missing:
+            return languages
+        try:
+            detected = self._language_detector.detect([comments[i].text for i in missing])
+        except Exception:  # a third-party model: any failure leaves the language unknown
+            log.exception("language detection failed; deciding without the language")
+            return languages
+        if len(detected) != len(missing):
+            log.error("language detector returned %d results for %d", len(detected), len(missing))
+            return languages
+        for i, language in zip(missing, detected, strict=True):
+            languages[i] = language
+        return languages
 
     def _score(self, classifier: Classifier, comments: Sequence[Comment]) -> list[Scores | None]:
         """Score the batch at once; if that fails, one by one, so one comment that breaks
@@ -318,7 +344,9 @@ class _BatchState:
         self._recent: defaultdict[AuthorKey, list[datetime]] = defaultdict(list)
         self._texts: defaultdict[str, list[tuple[str, datetime]]] = defaultdict(list)
 
-    def context(self, item: _Valid, policy: SitePolicy, now: datetime) -> DecisionContext:
+    def context(
+        self, item: _Valid, policy: SitePolicy, now: datetime, language: Language | None
+    ) -> DecisionContext:
         key = item.author
         prior: int | None = None
         recent = 1
@@ -338,6 +366,7 @@ class _BatchState:
             author_prior_comments=prior,
             author_recent_comments=recent,
             campaign_authors=len(authors),
+            language=language,
         )
 
     def saw(self, item: _Valid, now: datetime) -> None:
@@ -368,4 +397,5 @@ def stored_comment(item: _Valid, decision: Decision, decided_at: datetime) -> St
         event_json=(item.record.value or b"").decode("utf-8"),
         text_hash=item.text_hash,
         campaign_author=item.campaign_author,
+        language=decision.language,
     )

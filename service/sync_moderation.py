@@ -190,4 +190,5 @@ def _decision_of(stored: StoredComment) -> Decision:
         reasons=stored.reasons,
         model_version=stored.model_version,
         policy_version=stored.policy_version,
+        language=stored.language,
     )

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from service.domain.model import Comment, Scores
+from service.domain.model import Comment, Language, Scores
 
 
 @dataclass
@@ -36,3 +36,25 @@ class FixedClock:
 
     def now(self) -> datetime:
         return self.moment
+
+
+@dataclass
+class WordLanguageDetector:
+    """French if the text has 'merci' or 'bonjour', undetermined if it is shorter than 4
+    characters, English otherwise. 'kaboom' makes it raise, as a broken detector would."""
+
+    calls: list[list[str]] = field(default_factory=list)
+
+    def detect(self, texts: Sequence[str]) -> list[Language]:
+        self.calls.append(list(texts))
+        if any("kaboom" in t for t in texts):
+            raise RuntimeError("detector exploded")
+        return [self._one(t.lower()) for t in texts]
+
+    @staticmethod
+    def _one(text: str) -> Language:
+        if "merci" in text or "bonjour" in text:
+            return Language("fr", detected=True, confidence=0.99)
+        if len(text) < 4:
+            return Language("und", detected=True, confidence=0.1)
+        return Language("en", detected=True, confidence=0.95)

@@ -5,9 +5,11 @@ model over byte n-grams; the model ships inside the package, nothing is download
     detector.detect(["Merci pour cet article.", "lol"])   # [Language("fr", True, 0.99),
                                                          #  Language("und", True, 0.03)]
     detector.language_of(text, lang)                     # ("fr", True): (code, detected)
+    language_of(any_detector, text, lang)                # the same, for any LanguageDetector
 
 `language_of` is for callers with one text and maybe the sender's language tag (e.g. an
-endpoint that takes Perspective-style requests): a usable `lang` wins over detection.
+endpoint that takes Perspective-style requests): a usable `lang` wins over detection. The
+service's detector is `bootstrap.Components.language` (built once: loading costs 0.5 s).
 
 Two choices keep short English comments from being called something else, measured on the
 English comments of `classifier/data` (`python bench/bench_language.py`, BENCHMARKS.md):
@@ -30,6 +32,7 @@ from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
 from service.domain.language import given_language
 from service.domain.model import UNDETERMINED, Language
+from service.ports import LanguageDetector
 
 # Widely written languages (ISO 639-1) that langid knows.
 # fmt: off
@@ -73,12 +76,11 @@ class LangidDetector:
 
     def language(self, text: str, lang: str | None = None) -> Language:
         """The sender's `lang` if it is a usable language tag, else the detected language."""
-        return given_language(lang) or self._detect(text)
+        return language(self, text, lang)
 
     def language_of(self, text: str, lang: str | None = None) -> tuple[str, bool]:
         """(ISO 639 code or `und`, whether it was detected rather than given)."""
-        language = self.language(text, lang)
-        return language.code, language.detected
+        return language_of(self, text, lang)
 
     def _detect(self, text: str) -> Language:
         code, confidence = self._identifier.classify(text[: self._max_chars])
@@ -86,3 +88,14 @@ class LangidDetector:
         if code == _NO_LANGUAGE or probability < self._min_confidence:
             return Language(UNDETERMINED, detected=True, confidence=probability)
         return Language(str(code), detected=True, confidence=probability)
+
+
+def language(detector: LanguageDetector, text: str, lang: str | None = None) -> Language:
+    """The sender's `lang` if it is a usable language tag, else the detector's verdict."""
+    return given_language(lang) or detector.detect([text])[0]
+
+
+def language_of(detector: LanguageDetector, text: str, lang: str | None = None) -> tuple[str, bool]:
+    """(ISO 639 code or `und`, whether it was detected rather than given)."""
+    found = language(detector, text, lang)
+    return found.code, found.detected

@@ -23,6 +23,19 @@ class ModelClassifier:
 
     def score(self, comments: Sequence[Comment]) -> list[Scores]:
         raw = self._model.score(
-            [c.text for c in comments], author_urls=[c.author.url for c in comments]
+            [c.text for c in comments],
+            author_urls=[c.author.url for c in comments],
+            site_ids=[c.site_id for c in comments],
         )
-        return [Scores(spam=s.spam, abuse=s.abuse) for s in raw]
+        return [
+            Scores(
+                spam=s.spam,
+                abuse=s.abuse,
+                severe_toxicity=s.severe_toxicity,
+                insult=s.insult,
+                threat=s.threat,
+                identity_attack=s.identity_attack,
+                profanity=s.profanity,
+            )
+            for s in raw
+        ]

@@ -9,7 +9,7 @@ from enum import StrEnum
 from typing import Generic, TypeVar
 
 from service.domain.errors import ModerationError
-from service.domain.model import Action, Decision, ModeratorReason, Reason, Scores
+from service.domain.model import Action, Decision, Language, ModeratorReason, Reason, Scores
 
 T = TypeVar("T")
 
@@ -46,6 +46,7 @@ class StoredComment:
     event_json: str  # the comment event as received, unknown fields included
     text_hash: str | None = None  # of the normalised text, for campaign detection
     campaign_author: str | None = None  # "author:<id>" or "anon:<site>:<comment>"
+    language: Language | None = None  # the decision's: given or detected
     # False: a `review` that another system's moderators decide (Coral's own queue holds
     # the comment), so it does not join ours
     queued: bool = True

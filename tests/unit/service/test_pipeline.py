@@ -2,23 +2,27 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 from service.adapters.codec import Limits, SourceRecord, auto_event_id
-from service.domain.model import Comment, Scores
+from service.domain.model import Comment, Language, Scores, SubScore
 from service.domain.policy import (
     AuthorRules,
     CampaignRule,
     FloodRule,
+    LanguageMode,
+    LanguageRules,
     Policy,
     RuleAction,
     SitePolicy,
+    SubScoreThresholds,
     Thresholds,
 )
 from service.domain.review import Activity
 from service.pipeline import OutputRecord, Pipeline, Topics, text_hash
-from tests.fakes import FixedClock, KeywordClassifier
+from tests.fakes import FixedClock, KeywordClassifier, WordLanguageDetector
 from tests.schemas import validate
 
 TOPICS = Topics("in", "out", "dlq", "shadow")
@@ -323,3 +327,162 @@ def test_synchronous_callers_skip_the_shadow_and_its_candidate_model() -> None:
 
     assert [r.topic for r in outcome.records] == ["out"]
     assert candidate.calls == []
+
+
+def test_languages_are_detected_once_per_batch_for_comments_without_a_usable_lang() -> None:
+    detector = WordLanguageDetector()
+    pipeline = Pipeline(
+        KeywordClassifier(), POLICY, CLOCK, TOPICS, Limits(), language_detector=detector
+    )
+
+    outcome = pipeline.process_batch(
+        [
+            record(0, comment("a", "Thanks for the article")),
+            record(1, comment("b", "Merci pour cet article")),
+            record(2, comment("c", "Merci pour cet article", lang="en-GB")),  # given: wins
+            record(3, comment("d", "An English comment", lang="de")),
+            record(4, comment("e", "lol")),
+            record(5, comment("f", "Bonjour à tous", lang="French")),  # no tag: detected
+            record(6, b"{"),
+        ]
+    )
+
+    assert detector.calls == [["Thanks for the article", "Merci pour cet article", "lol",
+                               "Bonjour à tous"]]  # fmt: skip
+    out = {d["comment_id"]: d for d in docs(outcome.records, "out")}
+    for doc in out.values():
+        validate("decision.v1", doc)
+    assert {k: (d["language"]["code"], d["language"]["detected"]) for k, d in out.items()} == {
+        "a": ("en", True),
+        "b": ("fr", True),
+        "c": ("en", False),
+        "d": ("de", False),
+        "e": ("und", True),
+        "f": ("fr", True),
+    }
+    assert {k: d["action"] for k, d in out.items()} == {
+        "a": "approve",
+        "b": "review",
+        "c": "approve",
+        "d": "review",
+        "e": "approve",
+        "f": "review",
+    }
+    assert [r["code"] for r in out["b"]["reasons"]] == ["unsupported_language"]
+    assert [s.language for s in outcome.stored][:2] == [
+        Language("en", detected=True, confidence=0.95),
+        Language("fr", detected=True, confidence=0.99),
+    ]
+
+
+def test_each_site_says_which_languages_it_supports() -> None:
+    french_site = SitePolicy(
+        Thresholds(0.5, 0.9),
+        Thresholds(0.5, 0.9),
+        languages=LanguageRules(frozenset({"en", "fr"}), LanguageMode.REVIEW),
+    )
+    scored = replace(SITE, languages=LanguageRules(on_unsupported=LanguageMode.SCORE))
+    policy = Policy("p-1", SITE, sites={"paris": french_site, "scored": scored})
+    pipeline = Pipeline(
+        KeywordClassifier(),
+        policy,
+        CLOCK,
+        TOPICS,
+        Limits(),
+        language_detector=WordLanguageDetector(),
+    )
+    events = [
+        json.dumps({"id": site, "site_id": site, "text": "Merci, idiot"}).encode()
+        for site in ("herald", "paris", "scored")
+    ]
+
+    outcome = pipeline.process_batch([record(i, e) for i, e in enumerate(events)])
+
+    out = {
+        d["site_id"]: (d["action"], d["reasons"][0]["code"]) for d in docs(outcome.records, "out")
+    }
+    assert out == {
+        "herald": ("review", "unsupported_language"),
+        "paris": ("reject", "abuse_above_reject_threshold"),
+        "scored": ("reject", "abuse_above_reject_threshold"),
+    }
+
+
+def test_a_failing_detector_leaves_the_language_unknown_and_the_batch_scored() -> None:
+    detector = WordLanguageDetector()
+    pipeline = Pipeline(
+        KeywordClassifier(), POLICY, CLOCK, TOPICS, Limits(), language_detector=detector
+    )
+
+    outcome = pipeline.process_batch(
+        [
+            record(0, comment("a", "kaboom, merci")),
+            record(1, comment("b", "merci", lang="fr")),
+        ]
+    )
+
+    a, b = docs(outcome.records, "out")
+    assert (a["action"], "language" in a) == ("approve", False)
+    assert (b["action"], b["language"]) == ("review", {"code": "fr", "detected": False})
+
+
+def test_without_a_detector_only_the_events_lang_counts() -> None:
+    pipeline, _ = make()
+
+    outcome = pipeline.process_batch(
+        [record(0, comment("a", "merci beaucoup")), record(1, comment("b", "hi", lang="es"))]
+    )
+
+    a, b = docs(outcome.records, "out")
+    assert (a["action"], "language" in a) == ("approve", False)
+    assert (b["action"], b["reasons"][0]["code"]) == ("review", "unsupported_language")
+
+
+class SubScoring(KeywordClassifier):
+    """Keyword scores plus a threat sub-score: 0.9 for 'hurt', `bad` for 'broken'."""
+
+    bad: float = float("nan")
+
+    def score(self, comments: Sequence[Comment]) -> list[Scores]:
+        base = super().score(comments)
+        return [
+            replace(
+                s,
+                threat=0.9 if "hurt" in c.text else self.bad if "broken" in c.text else 0.05,
+                insult=None,
+            )
+            for s, c in zip(base, comments, strict=True)
+        ]
+
+
+def test_sub_scores_reach_the_event_and_the_policy_thresholds_them() -> None:
+    site = replace(SITE, sub_scores={SubScore.THREAT: SubScoreThresholds(reject_at=0.8)})
+    pipeline = Pipeline(SubScoring(), Policy("p-1", site), CLOCK, TOPICS, Limits())
+
+    outcome = pipeline.process_batch(
+        [record(0, comment("a", "I will hurt you")), record(1, comment("b", "nice"))]
+    )
+
+    a, b = docs(outcome.records, "out")
+    for doc in (a, b):
+        validate("decision.v1", doc)
+    assert (a["action"], a["reasons"][0]["code"]) == ("reject", "threat_above_reject_threshold")
+    assert a["scores"] == {"spam": 0.01, "abuse": 0.02, "threat": 0.9}
+    assert (b["action"], b["scores"]["threat"]) == ("approve", 0.05)
+    assert outcome.stored[0].scores.threat == 0.9
+
+
+def test_an_invalid_sub_score_is_a_scoring_failure_of_that_comment_only() -> None:
+    for bad in (float("nan"), 1.5, -0.1):
+        model = SubScoring()
+        model.bad = bad
+        pipeline = Pipeline(model, POLICY, CLOCK, TOPICS, Limits())
+
+        outcome = pipeline.process_batch(
+            [record(0, comment("a", "broken")), record(1, comment("b", "fine"))]
+        )
+
+        a, b = docs(outcome.records, "out")
+        assert (a["action"], a["reasons"][0]["code"]) == ("review", "scoring_failed"), bad
+        assert b["action"] == "approve"
+        assert outcome.scoring_failures == 1
