@@ -133,6 +133,9 @@ class InMemoryReviewStore:
                         author_name=c.author_name,
                         scores=c.scores,
                         reasons=c.reasons,
+                        language=None
+                        if c.language is None
+                        else replace(c.language, confidence=None),
                     )
                 )
 
@@ -150,6 +153,9 @@ class InMemoryReviewStore:
                 comment.reasons,
                 comment.model_version,
                 comment.policy_version,
+                language=None
+                if comment.language is None
+                else replace(comment.language, confidence=None),  # as the SQL store keeps it
             ),
             comment.decided_at,
         )

@@ -22,6 +22,7 @@ from service.domain.policy import Policy, SitePolicy, Thresholds
 from service.http.app import build_app
 from service.perspective.api import PerspectiveApi, PerspectiveConfig
 from service.pipeline import Pipeline, Topics
+from service.ports import LanguageDetector
 from service.rate_limit import RateLimiter
 from service.review_service import ReviewService
 from service.sync_moderation import SyncModerator
@@ -70,13 +71,19 @@ async def sync_stack(
     rate: float = 1000.0,
     burst: float = 1000.0,
     max_text_chars: int = 20_000,
+    language_detector: LanguageDetector | None = None,
 ) -> AsyncIterator[Stack]:
     model = model or KeywordClassifier()
     store = SqlReviewStore.from_url(f"sqlite:///{tmp_path / 'store.db'}")
     await store.migrate()
     clock = FixedClock()
     pipeline = Pipeline(
-        model, policy, clock, Topics(decisions="decisions"), Limits(max_text_chars=max_text_chars)
+        model,
+        policy,
+        clock,
+        Topics(decisions="decisions"),
+        Limits(max_text_chars=max_text_chars),
+        language_detector=language_detector,
     )
     executor = ThreadPoolExecutor(max_workers=1)
     moderator = SyncModerator(pipeline, store, clock, executor, decisions_topic="decisions")

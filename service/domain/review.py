@@ -106,6 +106,7 @@ class ReviewItem:
     decision_reason: ModeratorReason | None
     note: str | None
     report_weight: float = 0.0  # summed reliability of this round's reporters
+    language: Language | None = None  # the automatic decision's: given or detected
 
     @property
     def risk(self) -> float:

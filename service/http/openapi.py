@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from service.domain.model import Action, ModeratorReason, ReasonCode
+from service.domain.model import Action, ModeratorReason, ReasonCode, SubScore
 from service.domain.review import QueueOrder, ReviewStatus
 from service.http import parse
 
@@ -95,7 +95,23 @@ SCHEMAS: Json = {
             "author": _object({"id": _string_or_null(), "name": _string_or_null()}),
             "thread_id": _string_or_null(),
             "created_at": _time_or_null(),
-            "scores": _object({"spam": SCORE, "abuse": SCORE}),
+            "scores": _object(
+                {"spam": SCORE, "abuse": SCORE} | {name.value: SCORE for name in SubScore},
+                required=["spam", "abuse"],
+            )
+            | {"description": "the abuse sub-scores only when the model gives them"},
+            "language": _nullable(
+                _object(
+                    {
+                        "code": {"type": "string", "pattern": "^[a-z]{2,3}$"},
+                        "detected": {"type": "boolean"},
+                    }
+                )
+            )
+            | {
+                "description": "the comment's language: its event's lang (detected false) or "
+                "the detector's (und: could not tell); null when neither was available"
+            },
             "risk": {**SCORE, "description": "max(spam, abuse)"},
             "reasons": {"type": "array", "items": _ref("Reason")},
             "model_version": {"type": "string"},

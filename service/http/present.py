@@ -7,6 +7,7 @@ from typing import Any
 
 from service.adapters.codec import rfc3339
 from service.auth import Identity
+from service.domain.model import Scores, SubScore
 from service.domain.review import AuditEntry, HistoryEntry, ReviewItem
 from service.review_service import BulkResult, Detail, SiteStats
 
@@ -25,7 +26,10 @@ def item(i: ReviewItem) -> Json:
         "author": {"id": i.author_id, "name": i.author_name},
         "thread_id": i.thread_id,
         "created_at": _time(i.created_at),
-        "scores": {"spam": i.scores.spam, "abuse": i.scores.abuse},
+        "scores": scores(i.scores),
+        "language": None
+        if i.language is None
+        else {"code": i.language.code, "detected": i.language.detected},
         "risk": i.risk,
         "reasons": [{"code": r.code.value, "detail": r.detail} for r in i.reasons],
         "model_version": i.model_version,
@@ -41,6 +45,12 @@ def item(i: ReviewItem) -> Json:
         "note": i.note,
         "report_weight": i.report_weight,
     }
+
+
+def scores(s: Scores) -> Json:
+    """Spam and abuse, and the abuse sub-scores the model gave."""
+    subs = {name.value: value for name in SubScore if (value := s.sub(name)) is not None}
+    return {"spam": s.spam, "abuse": s.abuse, **subs}
 
 
 def history(h: HistoryEntry) -> Json:

@@ -154,4 +154,15 @@ MIGRATIONS: Final[tuple[tuple[int, str, tuple[str, ...]], ...]] = (
             """,
         ),
     ),
+    (
+        5,
+        "abuse sub-scores and the language of each decided comment",
+        (
+            # a JSON object of the sub-scores the model gave ({} or NULL: none)
+            "ALTER TABLE comments ADD COLUMN sub_scores TEXT",
+            # ISO 639 code or 'und'; NULL: neither given nor detected (and every earlier row)
+            "ALTER TABLE comments ADD COLUMN language TEXT",
+            "ALTER TABLE comments ADD COLUMN language_detected INTEGER",
+        ),
+    ),
 )

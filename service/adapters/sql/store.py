@@ -37,7 +37,16 @@ from service.domain.feedback import (
     reason_source,
     training_label,
 )
-from service.domain.model import Action, Decision, ModeratorReason, Reason, ReasonCode, Scores
+from service.domain.model import (
+    Action,
+    Decision,
+    Language,
+    ModeratorReason,
+    Reason,
+    ReasonCode,
+    Scores,
+    SubScore,
+)
 from service.domain.review import (
     Activity,
     ActivityQuery,
@@ -63,7 +72,7 @@ _ITEM_COLUMNS: Final = (
     "site_id, comment_id, text, author_id, author_name, thread_id, created_at_ms, spam, abuse, "
     "reasons, model_version, policy_version, queued_at_ms, status, claimed_by, "
     "claim_expires_at_ms, decision, decided_by, decided_at_ms, decision_reason, note, flags, "
-    "report_weight"
+    "report_weight, sub_scores, language, language_detected"
 )
 
 
@@ -71,7 +80,8 @@ _INSERT_COMMENT: Final = (
     "INSERT INTO comments (site_id, comment_id, text, author_id, author_name, thread_id, "
     "created_at_ms, spam, abuse, risk, reasons, reason_codes, model_version, policy_version, "
     "auto_action, auto_decided_at_ms, event_json, status, queued_at_ms, text_hash, "
-    "campaign_author) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "campaign_author, sub_scores, language, language_detected) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT (site_id, comment_id) DO NOTHING"
 )
 
@@ -100,7 +110,24 @@ def _comment_row(c: StoredComment) -> tuple[Any, ...]:
         _ms(c.decided_at) if queued else None,
         c.text_hash,
         c.campaign_author,
+        _sub_scores_json(c.scores),
+        None if c.language is None else c.language.code,
+        None if c.language is None else int(c.language.detected),
     )
+
+
+def _sub_scores_json(scores: Scores) -> str | None:
+    given = {n.value: v for n in SubScore if (v := scores.sub(n)) is not None}
+    return json.dumps(given) if given else None
+
+
+def _scores(spam: float, abuse: float, sub_scores: str | None) -> Scores:
+    subs = {SubScore(k).value: float(v) for k, v in json.loads(sub_scores or "{}").items()}
+    return Scores(spam=float(spam), abuse=float(abuse), **subs)
+
+
+def _language(code: str | None, detected: int | None) -> Language | None:
+    return None if code is None else Language(code, detected=bool(detected))
 
 
 def _ms(moment: datetime) -> int:
@@ -137,7 +164,7 @@ def _item(row: Row) -> ReviewItem:
         author_name=row[4],
         thread_id=row[5],
         created_at=_at(row[6]),
-        scores=Scores(spam=float(row[7]), abuse=float(row[8])),
+        scores=_scores(row[7], row[8], row[23]),
         reasons=reasons,
         model_version=row[10],
         policy_version=row[11],
@@ -151,6 +178,7 @@ def _item(row: Row) -> ReviewItem:
         decision_reason=ModeratorReason(row[19]) if row[19] else None,
         note=row[20],
         report_weight=float(row[22] or 0.0),
+        language=_language(row[24], row[25]),
     )
 
 
@@ -303,7 +331,8 @@ class SqlReviewStore:
             with self._db.transaction(write=False) as tx:
                 row = tx.fetchone(
                     "SELECT auto_action, spam, abuse, reasons, model_version, policy_version, "
-                    "auto_decided_at_ms FROM comments WHERE site_id = ? AND comment_id = ?",
+                    "auto_decided_at_ms, sub_scores, language, language_detected "
+                    "FROM comments WHERE site_id = ? AND comment_id = ?",
                     (site_id, comment_id),
                 )
             if row is None:
@@ -315,10 +344,11 @@ class SqlReviewStore:
                 comment_id=comment_id,
                 site_id=site_id,
                 action=Action(row[0]),
-                scores=Scores(spam=float(row[1]), abuse=float(row[2])),
+                scores=_scores(row[1], row[2], row[7]),
                 reasons=reasons,
                 model_version=row[4],
                 policy_version=row[5],
+                language=_language(row[8], row[9]),
             )
             return AutoDecision(decision, _at_required(row[6]))
 

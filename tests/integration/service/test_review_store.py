@@ -12,7 +12,7 @@ import pytest
 from service.adapters.sql.migrations import MIGRATIONS
 from service.adapters.sql.store import SqlReviewStore
 from service.domain.errors import AlreadyDecided, ClaimedByOther, InvalidCursor, ReviewNotFound
-from service.domain.model import Action, ModeratorReason, Reason, ReasonCode, Scores
+from service.domain.model import Action, Language, ModeratorReason, Reason, ReasonCode, Scores
 from service.domain.review import (
     ActivityQuery,
     ModeratorDecision,
@@ -115,6 +115,32 @@ async def test_recording_is_idempotent_and_never_undoes_a_moderator(store: SqlRe
     assert [i.comment_id for i in (await store.list_queue(None, now=T0)).items] == ["b"]
     assert (await store.get_item("herald", "a")).status is ReviewStatus.DECIDED
     assert (await store.get_item("herald", "b")).scores.spam == 0.6
+
+
+async def test_sub_scores_and_the_language_are_kept_with_the_decision(
+    store: SqlReviewStore,
+) -> None:
+    sub = Scores(spam=0.1, abuse=0.7, severe_toxicity=0.05, threat=0.91, profanity=0.0)
+    french = Language("fr", detected=True, confidence=0.99)
+    await store.record_decisions(
+        [
+            replace(stored("a"), scores=sub, language=french),
+            replace(stored("b", action=Action.APPROVE), language=Language("en", detected=False)),
+            stored("c"),  # a model without sub-scores, a comment without a language
+        ]
+    )
+
+    item = await store.get_item("herald", "a")
+    assert item.scores == sub  # None stays None: insult and identity_attack were not given
+    assert item.language == Language("fr", detected=True)  # the confidence is not kept
+    approved = await store.auto_decision("herald", "b")
+    assert approved is not None
+    assert approved.decision.language == Language("en", detected=False)
+    queued = await store.auto_decision("herald", "a")
+    assert queued is not None
+    assert (queued.decision.scores, queued.decision.language) == (sub, item.language)
+    plain = await store.get_item("herald", "c")
+    assert (plain.scores, plain.language) == (Scores(spam=0.6, abuse=0.1), None)
 
 
 async def test_hostile_text_is_stored_and_returned_unchanged(store: SqlReviewStore) -> None:

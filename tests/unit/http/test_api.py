@@ -8,12 +8,13 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import jsonschema
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from yarl import URL
 
-from service.domain.model import Action
+from service.domain.model import Action, Language, Scores
 from service.domain.review import HistoryEntry, ReviewStatus
 from service.http.openapi import document
 from tests.fakes import FixedClock
@@ -442,6 +443,27 @@ async def test_detail_holds_scores_reasons_and_the_authors_history(
         ("old-2", "reject"),
         ("old-1", "approve"),
     ]
+
+
+async def test_an_item_shows_the_sub_scores_the_model_gave_and_the_language(
+    client: Client, store: InMemoryReviewStore
+) -> None:
+    store.add(
+        replace(
+            review_item("herald", "fr-1"),
+            scores=Scores(spam=0.1, abuse=0.4, threat=0.7, profanity=0.0),
+            language=Language("fr", detected=True),
+        )
+    )
+    body = await (await client.get("/api/v1/items/herald/fr-1", headers=bearer(ALICE))).json()
+    plain = await (await client.get("/api/v1/items/herald/c-1", headers=bearer(ALICE))).json()
+
+    assert body["item"]["scores"] == {"spam": 0.1, "abuse": 0.4, "threat": 0.7, "profanity": 0.0}
+    assert body["item"]["language"] == {"code": "fr", "detected": True}
+    assert plain["item"]["language"] is None
+    schema = {"$ref": "#/components/schemas/Item", "components": document()["components"]}
+    for item in (body["item"], plain["item"]):
+        jsonschema.Draft202012Validator(schema).validate(item)
 
 
 async def test_stats_give_depth_and_oldest_age_per_site(client: Client) -> None:

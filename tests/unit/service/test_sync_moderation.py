@@ -7,16 +7,18 @@ import asyncio
 import json
 import threading
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from service.adapters.codec import auto_event_id
-from service.domain.model import Comment, Scores
-from tests.fakes import KeywordClassifier
+from service.domain.model import Comment, Scores, SubScore
+from service.domain.policy import SubScoreThresholds
+from tests.fakes import KeywordClassifier, WordLanguageDetector
 from tests.schemas import validate
-from tests.sync_stack import Stack, sync_stack
+from tests.sync_stack import POLICY, Stack, sync_stack
 
 
 class GatedClassifier(KeywordClassifier):
@@ -118,3 +120,47 @@ async def test_past_the_budget_the_site_is_told_to_ask_again_and_nothing_is_lost
     assert json.loads(record.value)["comment_id"] == "slow"
     again = await moderate(stack, {"id": "slow", "site_id": "herald", "text": "hi"})
     assert (await again.json())["event_id"] == record.event_id
+
+
+class ThreatClassifier(KeywordClassifier):
+    """Keyword scores plus sub-scores: threat 0.9 for 'hurt', insult 0.3 always."""
+
+    def score(self, comments: Sequence[Comment]) -> list[Scores]:
+        return [
+            replace(s, threat=0.9 if "hurt" in c.text else 0.01, insult=0.3)
+            for s, c in zip(super().score(comments), comments, strict=True)
+        ]
+
+
+async def test_languages_and_sub_scores_decide_as_on_the_kafka_path_and_replay_intact(
+    tmp_path: Path,
+) -> None:
+    policy = replace(
+        POLICY,
+        default=replace(
+            POLICY.default, sub_scores={SubScore.THREAT: SubScoreThresholds(reject_at=0.8)}
+        ),
+    )
+    async with sync_stack(
+        tmp_path, ThreatClassifier(), policy=policy, language_detector=WordLanguageDetector()
+    ) as stack:
+        french = {"id": "fr", "site_id": "herald", "text": "Merci pour cet article"}
+        threat = {"id": "th", "site_id": "herald", "text": "I will hurt you", "lang": "en-US"}
+        first = [await (await moderate(stack, e)).json() for e in (french, threat)]
+        again = [await (await moderate(stack, e)).json() for e in (french, threat)]
+        item = await stack.store.get_item("herald", "fr")
+
+    for doc in first:
+        validate("decision.v1", doc)
+    fr, th = first
+    assert (fr["action"], [r["code"] for r in fr["reasons"]]) == (
+        "review",
+        ["unsupported_language"],
+    )
+    assert fr["language"] == {"code": "fr", "detected": True}
+    assert (th["action"], th["reasons"][0]["code"]) == ("reject", "threat_above_reject_threshold")
+    assert th["language"] == {"code": "en", "detected": False}
+    assert th["scores"] == {"spam": 0.01, "abuse": 0.02, "insult": 0.3, "threat": 0.9}
+    assert again == first  # the stored decision, language and sub-scores included
+    assert item.language is not None
+    assert (item.language.code, item.scores.insult) == ("fr", 0.3)
