@@ -333,6 +333,8 @@ async def _serve(
                     max_text_chars=settings.max_text_chars,
                     budget_seconds=settings.perspective_budget_seconds,
                 ),
+                detector=parts.language,
+                executor=sync_executor,
             ),
         )
         runner = app_runner(app)

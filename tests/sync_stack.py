@@ -106,6 +106,8 @@ async def sync_stack(
         limiter=RateLimiter(rate, burst, clock=ticks),
         metrics=metrics,
         config=PerspectiveConfig(max_text_chars=max_text_chars, budget_seconds=BUDGET),
+        detector=language_detector,
+        executor=executor,
     )
     app = build_app(
         ReviewService(store, clock, decisions_topic="decisions", claim_lease=timedelta(minutes=5)),

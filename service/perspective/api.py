@@ -13,10 +13,13 @@ from a client's correction (`comments:suggestscore`).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Final, TypeVar
 
@@ -40,12 +43,18 @@ from service.perspective.protocol import (
     suggestion_answer,
 )
 from service.perspective.spans import sentences, utf16_offsets
-from service.ports import Clock, LearningStore, PerspectiveMetrics, ReviewStore
+from service.ports import (
+    Clock,
+    LanguageDetector,
+    LearningStore,
+    PerspectiveMetrics,
+    ReviewStore,
+)
 from service.rate_limit import RateLimiter
 from service.sync_moderation import DecisionPending, ScoringFailed, SyncModerator
 
 T = TypeVar("T")
-LanguageDetector = Callable[[str], Language]
+log = logging.getLogger(__name__)
 # Clients that send one configured attribute (TOXICITY) for every decision, whatever the
 # moderator's reason, known by their communityId: Coral sends `Coral:<tenant URL>`.
 _FIXED_ATTRIBUTE_CLIENTS: Final = ("Coral:",)
@@ -87,6 +96,7 @@ def label_source(label: TrainingLabel, community_id: str | None) -> ReasonSource
 @dataclass(frozen=True, slots=True)
 class _Languages:
     code: str | None  # the language the comment is scored as, if known
+    given: bool  # the client named it (else detected, or unknown)
     answered: list[str]  # the answer's `languages`
     detected: list[str]  # the answer's `detectedLanguages`
 
@@ -103,7 +113,8 @@ class PerspectiveApi:
         limiter: RateLimiter,
         metrics: PerspectiveMetrics,
         config: PerspectiveConfig,
-        detect: LanguageDetector | None = None,
+        detector: LanguageDetector | None = None,
+        executor: Executor | None = None,  # for the detector; None: the loop's default
     ) -> None:
         self._tokens = tokens
         self._moderator = moderator
@@ -113,7 +124,8 @@ class PerspectiveApi:
         self._limiter = limiter
         self._metrics = metrics
         self._config = config
-        self._detect = detect
+        self._detector = detector
+        self._executor = executor
 
     async def analyze(self, key: str | None, raw: bytes) -> AnalyzeAnswer:
         return await self._counted("analyze", self._analyze(key, raw))
@@ -171,12 +183,20 @@ class PerspectiveApi:
             )
         return community_id
 
-    def _languages(
-        self, site: str, requested: Sequence[str], text: str, attribute: Attribute
+    async def _languages(
+        self,
+        site: str,
+        requested: Sequence[str],
+        text: str,
+        attribute: Attribute,
+        deadline: float,
     ) -> _Languages:
         """Perspective's rule: the languages asked for, else the detected one; an error if
-        none of them is one the site's model is for (unless the site scores every language)."""
+        none of them is one the site's model is for (unless the site scores every language).
+        A language the detector cannot tell is scored, as the policy does."""
         rules = self._moderator.policy.for_site(site).languages
+        detected = await self._detect(text, deadline)
+        told = [detected.code] if detected is not None and detected.determined else []
         if requested:
             codes = [language.code for tag in requested if (language := given_language(tag))]
             usable = [code for code in codes if _supported(rules, code)]
@@ -185,23 +205,42 @@ class PerspectiveApi:
                     f"Attribute {attribute.value} does not support request languages: "
                     f"{','.join(codes)}"
                 )
-            return _Languages(usable[0], list(requested), [])
-        detected = self._detect(text) if self._detect is not None else None
-        if detected is None or not detected.determined:
-            return _Languages(None, [], [])
-        if not _supported(rules, detected.code):
+            return _Languages(usable[0], True, list(requested), told)
+        if not told:
+            return _Languages(None, False, [], [])
+        if not _supported(rules, told[0]):
             raise invalid(
-                f"Attribute {attribute.value} does not support request languages: {detected.code}"
+                f"Attribute {attribute.value} does not support request languages: {told[0]}"
             )
-        return _Languages(detected.code, [detected.code], [detected.code])
+        return _Languages(told[0], False, told, told)
+
+    async def _detect(self, text: str, deadline: float) -> Language | None:
+        """The detector's verdict, off the event loop; None without a detector, or if it
+        fails (then the language is unknown, as in the pipeline)."""
+        if self._detector is None:
+            return None
+        work = asyncio.get_running_loop().run_in_executor(
+            self._executor, self._detector.detect, [text]
+        )
+        try:
+            [found] = await asyncio.wait_for(work, timeout=_left(deadline))
+        except TimeoutError:
+            raise PerspectiveError(
+                ErrorKind.DEADLINE_EXCEEDED, "The comment was not scored within the latency budget."
+            ) from None
+        except Exception as exc:  # a third-party model; its message may quote the text
+            log.error("language detection failed", extra={"error": type(exc).__name__})  # noqa: TRY400
+            return None
+        return found
 
     async def _analyze(self, key: str | None, raw: bytes) -> AnalyzeAnswer:
+        deadline = time.monotonic() + self._config.budget_seconds
         identity = self._caller(key)
         request = parse_analyze(raw, self._config.max_text_chars)
         site = self._site(identity, request.community_id)
         text = request.comment.text
-        languages = self._languages(site, request.languages, text, request.attributes[0].attribute)
-        deadline = time.monotonic() + self._config.budget_seconds
+        attribute = request.attributes[0].attribute
+        languages = await self._languages(site, request.languages, text, attribute, deadline)
         comment = Comment(id="perspective", site_id=site, text=text, lang=languages.code)
         bounds = sentences(text) if request.span_annotations and not request.comment.html else []
         pieces = [
@@ -212,7 +251,8 @@ class PerspectiveApi:
             if request.do_not_store:
                 summary, *parts = await self._moderator.score([comment, *pieces], _left(deadline))
             else:
-                summary = await self._moderate(site, request, languages.code, deadline)
+                given = languages.code if languages.given else None  # else the pipeline's own
+                summary = await self._moderate(site, request, given, deadline)
                 parts = await self._moderator.score(pieces, _left(deadline)) if pieces else []
         except DecisionPending:
             raise PerspectiveError(
@@ -256,11 +296,13 @@ class PerspectiveApi:
         return result.decision.scores
 
     async def _suggest(self, key: str | None, raw: bytes) -> dict[str, object]:
+        deadline = time.monotonic() + self._config.budget_seconds
         identity = self._caller(key)
         suggestion = parse_suggestion(raw, self._config.max_text_chars)
         site = self._site(identity, suggestion.community_id)
         text = suggestion.comment.text
-        languages = self._languages(site, suggestion.languages, text, suggestion.scores[0][0])
+        attribute = suggestion.scores[0][0]
+        languages = await self._languages(site, suggestion.languages, text, attribute, deadline)
         label = suggested_label(suggestion.scores)
         final = Action.APPROVE if label is TrainingLabel.OK else Action.REJECT
         # the comment an earlier stored analyze made (by the token's id, else the text's),

@@ -24,7 +24,7 @@ from service.perspective.api import comment_id
 from service.perspective.protocol import Attribute
 from service.perspective.spans import utf16_offsets
 from service.settings import Settings
-from tests.fakes import KeywordClassifier
+from tests.fakes import KeywordClassifier, WordLanguageDetector
 from tests.sync_stack import BUDGET, POLICY, Stack, sync_stack
 
 ANALYZE = "/v1alpha1/comments:analyze"
@@ -63,8 +63,9 @@ class GatedClassifier(KeywordClassifier):
 @pytest.fixture
 async def stack(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Stack]:
     options: dict[str, Any] = dict(getattr(request, "param", {}))
-    if isinstance(options.get("model"), type):  # a fresh model for each test
-        options["model"] = options["model"]()
+    for name, value in options.items():
+        if isinstance(value, type):  # a fresh model or detector for each test
+            options[name] = value()
     async with sync_stack(tmp_path, **options) as built:
         yield built
 
@@ -411,6 +412,58 @@ async def test_a_site_that_scores_every_language_refuses_none(stack: Stack) -> N
     status, _, _ = await post(stack, ANALYZE, body(languages=["de"], doNotStore=True))
 
     assert status == 200
+
+
+DETECTING = {"language_detector": WordLanguageDetector}
+
+
+@pytest.mark.parametrize("stack", [DETECTING], indirect=True)
+@pytest.mark.parametrize(
+    ("text", "languages", "detected"),
+    [
+        ("a fine comment", ["en"], ["en"]),  # detected, supported: scored as English
+        ("ok!", [], []),  # too short to tell: scored, as the policy does
+        ("kaboom of a detector", [], []),  # the detector fails: the language is unknown
+    ],
+)
+async def test_without_languages_the_detected_one_is_used(
+    stack: Stack, text: str, languages: list[str], detected: list[str]
+) -> None:
+    status, doc, _ = await post(stack, ANALYZE, body(text, doNotStore=True))
+
+    assert status == 200
+    assert (doc["languages"], doc["detectedLanguages"]) == (languages, detected)
+
+
+@pytest.mark.parametrize("stack", [DETECTING], indirect=True)
+async def test_a_detected_unsupported_language_gets_perspectives_error(stack: Stack) -> None:
+    status, doc, _ = await post(stack, ANALYZE, body("merci pour cet article", doNotStore=True))
+
+    message = assert_google_error(status, doc, 400, "INVALID_ARGUMENT")
+    assert message == "Attribute TOXICITY does not support request languages: fr"
+    assert stack.model.calls == []
+
+
+@pytest.mark.parametrize("stack", [DETECTING], indirect=True)
+async def test_the_clients_languages_win_over_detection(stack: Stack) -> None:
+    status, doc, _ = await post(
+        stack, ANALYZE, body("merci, you idiot", languages=["en"], doNotStore=True)
+    )
+
+    assert status == 200
+    assert (doc["languages"], doc["detectedLanguages"]) == (["en"], ["fr"])
+
+
+@pytest.mark.parametrize("stack", [DETECTING], indirect=True)
+@pytest.mark.parametrize(("languages", "detected"), [([], True), (["en"], False)])
+async def test_a_stored_decision_records_the_language(
+    stack: Stack, languages: list[str], detected: bool
+) -> None:
+    await post(stack, ANALYZE, body("a fine comment", languages=languages))
+
+    [record] = await stack.store.outbox_pending(10)
+    decision = json.loads(record.value)
+    assert decision["language"] == {"code": "en", "detected": detected}
 
 
 @pytest.mark.parametrize(
