@@ -6,9 +6,10 @@ of `comments:analyze` with `doNotStore: true` (Coral's and most clients' default
     python bench/bench_perspective.py [--model DIR] [--rate 200] [--seconds 10]
 
 The service side runs in a child process (`serve` below): the HTTP app with the real
-pipeline, model and SQLite store, as `moderation serve` builds it (the outbox relay, which
-publishes off the request path, is left out: no broker is needed). One site key, its rate
-limit set above the offered rate. Texts are real comments from the training data.
+pipeline, model, language detector and SQLite store, as `moderation serve` builds it (the
+outbox relay, which publishes off the request path, is left out: no broker is needed). One
+site key, its rate limit set above the offered rate. Texts are real comments from the
+training data.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ ATTRIBUTES = ("TOXICITY", "SEVERE_TOXICITY", "INSULT", "PROFANITY", "THREAT", "I
 async def serve(args: argparse.Namespace) -> int:
     from classifier import normalize  # noqa: PLC0415 - the child only
     from service.adapters.codec import Limits  # noqa: PLC0415
+    from service.adapters.language import LangidDetector  # noqa: PLC0415
     from service.adapters.metrics import PrometheusMetrics  # noqa: PLC0415
     from service.adapters.sklearn_classifier import ModelClassifier  # noqa: PLC0415
     from service.adapters.sql.store import SqlReviewStore  # noqa: PLC0415
@@ -57,6 +59,7 @@ async def serve(args: argparse.Namespace) -> int:
     store = SqlReviewStore.from_url(f"sqlite:///{args.db}")
     await store.migrate()
     clock = SystemClock()
+    detector = LangidDetector()
     pipeline = Pipeline(
         ModelClassifier.load(Path(args.model)),
         settings.policy,
@@ -64,6 +67,7 @@ async def serve(args: argparse.Namespace) -> int:
         Topics(),
         Limits(),
         normalize=normalize,
+        language_detector=detector,
     )
     executor = ThreadPoolExecutor(max_workers=1)
     moderator = SyncModerator(pipeline, store, clock, executor, decisions_topic="decisions")
@@ -81,6 +85,8 @@ async def serve(args: argparse.Namespace) -> int:
             limiter=RateLimiter(rate=100_000, burst=100_000),
             metrics=PrometheusMetrics(),
             config=PerspectiveConfig(budget_seconds=settings.perspective_budget_seconds),
+            detector=detector,
+            executor=executor,
         ),
     )
     runner = app_runner(app)
