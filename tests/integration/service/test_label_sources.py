@@ -66,12 +66,25 @@ def _ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
+# a comment row with the columns it had before migration 5 added sub_scores and language
+_LEGACY_COMMENT_INSERT = (
+    "INSERT INTO comments (site_id, comment_id, text, author_id, author_name, thread_id, "
+    "created_at_ms, spam, abuse, risk, reasons, reason_codes, model_version, policy_version, "
+    "auto_action, auto_decided_at_ms, event_json, status, queued_at_ms, text_hash, "
+    "campaign_author) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_LEGACY_COMMENT_COLUMNS = 21
+
+
 def _write_legacy(url: str, decisions: Sequence[LegacyDecision]) -> None:
     """The comment row and label row each decision wrote before migration 4."""
     db = dialect_for(url)
     db.open()
     try:
         with db.transaction(write=True) as tx:
+            for cid in sorted({d.comment_id for d in decisions}):
+                row = store_module._comment_row(stored(cid))[:_LEGACY_COMMENT_COLUMNS]
+                tx.execute(_LEGACY_COMMENT_INSERT, row)
             for d in decisions:
                 tx.execute(
                     "UPDATE comments SET status = 'decided', decision = ?, decided_by = ?, "
@@ -116,9 +129,6 @@ async def legacy_store(
             patch.setattr(store_module, "MIGRATIONS", older)
             await store.migrate()
         assert await store.schema_version() == SOURCE_VERSION - 1
-        await store.record_decisions(
-            [stored(cid) for cid in sorted({d.comment_id for d in decisions})]
-        )
     finally:
         await store.close()
     await asyncio.to_thread(_write_legacy, url, decisions)
