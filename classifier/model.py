@@ -21,12 +21,13 @@ import shutil
 import tempfile
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import joblib
 import numpy as np
+import scipy.sparse as sp
 import sklearn
 from sklearn.exceptions import InconsistentVersionWarning
 
@@ -42,11 +43,14 @@ __all__ = [
     "ModelLoadError",
     "ModelParams",
     "Scores",
+    "SiteParams",
     "load_model",
     "write_artifact",
 ]
 
-ARTIFACT_FORMAT = 3  # 2: optional pretrained lexicon mixed in; 3: optional abuse sub-scores
+# 2: optional pretrained lexicon mixed in; 3: optional abuse sub-scores; 4: optional per-site
+# adjustments
+ARTIFACT_FORMAT = 4
 MODEL_FILE = "model.joblib"
 METADATA_FILE = "model.json"
 
@@ -69,6 +73,35 @@ class Scores:
     threat: float | None = None
     identity_attack: float | None = None
     profanity: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SiteParams:
+    """One site's adjustment on top of the shared model, learnt from its moderators' labels.
+
+    For each label with ``adapted[j]``, the site's log-odds are
+    ``scale[j] * shared log-odds + x @ weights[:, j] + intercept[j]``, where ``x`` is the
+    shared featuriser's row for the text; a label without an adjustment keeps the shared
+    score. ``weights`` is sparse: only features seen in the site's labels are non-zero.
+    """
+
+    adapted: tuple[bool, ...]
+    scale: np.ndarray
+    intercept: np.ndarray
+    weights: sp.csc_matrix
+    labels_used: int = 0  # the site labels this adjustment was fitted on
+
+    def validate(self, n_features: int, n_labels: int) -> None:
+        if len(self.adapted) != n_labels or not any(self.adapted):
+            raise ModelLoadError("a site adjustment must adapt at least one of the labels")
+        for name in ("scale", "intercept"):
+            arr = getattr(self, name)
+            if arr.shape != (n_labels,) or not np.all(np.isfinite(arr)):
+                raise ModelLoadError(f"site {name} is malformed: shape {arr.shape}")
+        if not sp.issparse(self.weights) or self.weights.shape != (n_features, n_labels):
+            raise ModelLoadError(f"site weights have shape {self.weights.shape}")
+        if not np.all(np.isfinite(self.weights.data)):
+            raise ModelLoadError("site weights contain non-finite values")
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +135,8 @@ class ModelParams:
     # estimates the share of raters who would call the comment that.
     sub_weights: np.ndarray | None = None
     sub_intercepts: np.ndarray | None = None
+    # Optional per-site adjustments (format 4), by site id; see SiteParams.
+    sites: Mapping[str, SiteParams] = field(default_factory=dict)
 
     def _validate_subscores(self, n_features: int) -> None:
         if (self.sub_weights is None) != (self.sub_intercepts is None):
@@ -117,10 +152,17 @@ class ModelParams:
             ):
                 raise ModelLoadError("sub-score weights contain non-finite values")
 
+    def _validate_sites(self, n_features: int, n_labels: int) -> None:
+        for site_id, site in self.sites.items():
+            if not isinstance(site_id, str) or not isinstance(site, SiteParams):
+                raise ModelLoadError(f"site adjustment {site_id!r} is malformed")
+            site.validate(n_features, n_labels)
+
     def validate(self) -> None:
         n_labels = len(self.labels)
         n_features = self.featurizer.n_features
         self._validate_subscores(n_features)
+        self._validate_sites(n_features, n_labels)
         if self.weights.shape != (n_features, n_labels):
             raise ModelLoadError(
                 f"weights have shape {self.weights.shape}, expected {(n_features, n_labels)}"
@@ -158,6 +200,7 @@ class Model:
         "_abuse_col",
         "_lex",
         "_params",
+        "_sites",
         "_spam_col",
         "_sub",
         "_w_char",
@@ -193,6 +236,9 @@ class Model:
                 np.asarray(params.mix_slope, dtype=np.float64),
                 np.asarray(params.mix_offset, dtype=np.float64),
             )
+        self._sites = {
+            site_id: _SiteWeights.of(site, n_word, n_char) for site_id, site in params.sites.items()
+        }
         self.metadata: dict[str, Any] = dict(metadata)
         self.version: str = str(metadata.get("model_version", "unknown"))
 
@@ -209,22 +255,49 @@ class Model:
     def has_subscores(self) -> bool:
         return self._sub is not None
 
+    @property
+    def sites(self) -> frozenset[str]:
+        """The sites this model has an adjustment for."""
+        return frozenset(self._sites)
+
     def probabilities(
-        self, texts: Sequence[str], author_urls: Sequence[str | None] | None = None
+        self,
+        texts: Sequence[str],
+        author_urls: Sequence[str | None] | None = None,
+        site_ids: Sequence[str | None] | None = None,
     ) -> np.ndarray:
         """Calibrated probabilities, shape ``(len(texts), len(labels))``, columns in
         ``self.params.labels`` order."""
-        return self._probabilities(texts, author_urls)[0]
+        logits, _, parts = self._logits(texts, author_urls)
+        if parts is not None:
+            logits = self._adjust(logits, parts, site_ids)
+        return _sigmoid(logits)
 
-    def _probabilities(
+    def shared_logits(
         self, texts: Sequence[str], author_urls: Sequence[str | None] | None = None
-    ) -> tuple[np.ndarray, np.ndarray | None]:
-        """Label probabilities and (when the model has them) sub-scores, one row a text."""
+    ) -> tuple[np.ndarray, sp.csr_matrix]:
+        """The shared model's calibrated log-odds (one column a label) and the feature rows
+        they came from (word, character and dense blocks side by side): what a site
+        adjustment is fitted on."""
+        logits, _, parts = self._logits(texts, author_urls)
+        if parts is None:
+            return logits, sp.csr_matrix((0, self._params.featurizer.n_features))
+        words, chars, dense = parts
+        x = sp.hstack([words, chars, sp.csr_matrix(dense)], format="csr", dtype=np.float32)
+        return logits, x
+
+    def _logits(
+        self, texts: Sequence[str], author_urls: Sequence[str | None] | None = None
+    ) -> tuple[
+        np.ndarray, np.ndarray | None, tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray] | None
+    ]:
+        """Shared calibrated log-odds per label, sub-scores (when the model has them) and the
+        feature blocks, one row a text."""
         p = self._params
         if isinstance(texts, str):
             raise TypeError("texts must be a sequence of strings, not a single string")
         if len(texts) == 0:
-            return np.zeros((0, len(p.labels))), None
+            return np.zeros((0, len(p.labels))), None, None
         for t in texts:
             if not isinstance(t, str):
                 raise TypeError(f"texts must be strings, got {type(t).__name__}")
@@ -237,17 +310,38 @@ class Model:
         )
         n_labels = len(p.labels)
         z = z_all[:, :n_labels] + p.intercepts
-        neg_logit = z * p.calib_slope + p.calib_offset  # minus the calibrated log-odds
+        logit = -(z * p.calib_slope + p.calib_offset)
         if self._lex is not None:
             lexicon, weight, slope, offset = self._lex
-            mixed = -neg_logit + lexicon.logit(hashes)[:, None] * weight
-            neg_logit = -(mixed * slope + offset)
-        out: np.ndarray = 1.0 / (1.0 + np.exp(np.clip(neg_logit, -50, 50)))
+            logit = (logit + lexicon.logit(hashes)[:, None] * weight) * slope + offset
         sub: np.ndarray | None = None
         if self._sub is not None:
-            zs = z_all[:, n_labels:] + self._sub
-            sub = 1.0 / (1.0 + np.exp(np.clip(-zs, -50, 50)))
-        return out, sub
+            sub = _sigmoid(z_all[:, n_labels:] + self._sub)
+        return logit, sub, (words, chars, dense)
+
+    def _adjust(
+        self,
+        logits: np.ndarray,
+        parts: tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray],
+        site_ids: Sequence[str | None] | None,
+    ) -> np.ndarray:
+        """Each site's adjustment applied to its own rows; every other row is untouched."""
+        if not self._sites or site_ids is None:
+            return logits
+        if len(site_ids) != len(logits):
+            raise ValueError("site_ids must be as long as texts")
+        rows_of: dict[str, list[int]] = {}
+        for i, site_id in enumerate(site_ids):
+            if site_id is not None and site_id in self._sites:
+                rows_of.setdefault(site_id, []).append(i)
+        if not rows_of:
+            return logits
+        out = logits.copy()
+        words, chars, dense = parts
+        for site_id, rows in rows_of.items():
+            idx = np.asarray(rows)
+            out[idx] = self._sites[site_id].apply(logits[idx], words[idx], chars[idx], dense[idx])
+        return out
 
     def score(
         self,
@@ -259,14 +353,58 @@ class Model:
 
         ``site_ids[i]`` (optional) names the site a comment came from: a site with its
         own adjustment in the model is scored with it, any other with the shared model.
+        Sub-scores always come from the shared model.
         """
-        del site_ids  # per-site adjustments: not in this artifact format yet
-        probs, sub = self._probabilities(texts, author_urls)
+        logits, sub, parts = self._logits(texts, author_urls)
+        if parts is not None:
+            logits = self._adjust(logits, parts, site_ids)
+        probs = _sigmoid(logits)
         s, a = self._spam_col, self._abuse_col
         rows = probs.tolist()
         if sub is None:
             return [Scores(spam=row[s], abuse=row[a]) for row in rows]
         return [Scores(row[s], row[a], *subs) for row, subs in zip(rows, sub.tolist(), strict=True)]
+
+
+def _sigmoid(logit: np.ndarray) -> np.ndarray:
+    out: np.ndarray = 1.0 / (1.0 + np.exp(np.clip(-logit, -50, 50)))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class _SiteWeights:
+    """A site's adjustment split into the featuriser's blocks, ready to score."""
+
+    adapted: np.ndarray  # bool per label
+    scale: np.ndarray
+    intercept: np.ndarray
+    word: sp.csr_matrix
+    char: sp.csr_matrix
+    dense: np.ndarray
+
+    @classmethod
+    def of(cls, site: SiteParams, n_word: int, n_char: int) -> _SiteWeights:
+        w = sp.csr_matrix(site.weights, dtype=np.float64)
+        return cls(
+            np.asarray(site.adapted, dtype=bool),
+            np.asarray(site.scale, dtype=np.float64),
+            np.asarray(site.intercept, dtype=np.float64),
+            w[:n_word],
+            w[n_word : n_word + n_char],
+            w[n_word + n_char :].toarray(),
+        )
+
+    def apply(
+        self, logits: np.ndarray, words: sp.csr_matrix, chars: sp.csr_matrix, dense: np.ndarray
+    ) -> np.ndarray:
+        own = (
+            (words @ self.word).toarray()
+            + (chars @ self.char).toarray()
+            + dense.astype(np.float64) @ self.dense
+        )
+        adjusted = logits * self.scale + own + self.intercept
+        out: np.ndarray = np.where(self.adapted, adjusted, logits)
+        return out
 
 
 def _sha256_file(path: Path) -> str:
@@ -307,7 +445,9 @@ def _read_metadata(root: Path) -> dict[str, Any]:
         raise ModelLoadError(f"{meta_path} must hold a JSON object")
     if metadata.get("format") != ARTIFACT_FORMAT:
         raise ModelLoadError(
-            f"{meta_path}: artifact format {metadata.get('format')!r}, expected {ARTIFACT_FORMAT}"
+            f"{meta_path}: artifact format {metadata.get('format')!r}, expected "
+            f"{ARTIFACT_FORMAT}: this model was written by an older version of the classifier; "
+            "retrain it with `python -m classifier train`"
         )
     labels = metadata.get("labels")
     if labels != list(LABELS):

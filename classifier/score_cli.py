@@ -4,8 +4,10 @@ Contract (also in classifier/README.md):
 
 * Every input line produces exactly one output line, in the same order.
 * An input line is a JSON object with a string ``text``; the author's URL is taken
-  from ``author.url`` (comment events) or ``author_url`` if present.  Other fields
-  are ignored, except ``id`` which is echoed back.
+  from ``author.url`` (comment events) or ``author_url`` if present, and an optional
+  string ``site_id`` (comment events have it) scores the line with that site's
+  adjustment when the model has one.  Other fields are ignored, except ``id`` which is
+  echoed back.
 * Output for a good line: ``{"id": ..., "spam": p, "abuse": p}`` (``id`` only if the
   input had one; ``"truncated": true`` is added when the text was longer than the
   model looks at).
@@ -59,8 +61,8 @@ def _decode(raw: bytes) -> dict[str, Any]:
     return obj
 
 
-def _parse(raw: bytes) -> tuple[Any, str, str | None] | str:
-    """Return (id, text, author_url) or an error message."""
+def _parse(raw: bytes) -> tuple[Any, str, str | None, str | None] | str:
+    """Return (id, text, author_url, site_id) or an error message."""
     try:
         obj = _decode(raw)
     except _BadLine as exc:
@@ -70,7 +72,10 @@ def _parse(raw: bytes) -> tuple[Any, str, str | None] | str:
         return "missing string field 'text'"
     author = obj.get("author")
     url = author.get("url") if isinstance(author, dict) else obj.get("author_url")
-    return obj.get("id"), text, url if isinstance(url, str) and url else None
+    site_id = obj.get("site_id")
+    if site_id is not None and not isinstance(site_id, str):
+        return "field 'site_id' must be a string"
+    return obj.get("id"), text, url if isinstance(url, str) and url else None, site_id
 
 
 def _batched(lines: Iterable[bytes], size: int) -> Iterator[list[bytes]]:
@@ -90,7 +95,11 @@ def score_lines(model: Model, lines: Iterable[bytes], out: IO[str]) -> int:
     for batch in _batched(lines, BATCH_SIZE):
         parsed = [_parse(b) for b in batch]
         good = [p for p in parsed if not isinstance(p, str)]
-        scores = model.score([g[1] for g in good], [g[2] for g in good]) if good else []
+        scores = (
+            model.score([g[1] for g in good], [g[2] for g in good], [g[3] for g in good])
+            if good
+            else []
+        )
         it = iter(scores)
         for p, raw in zip(parsed, batch, strict=True):
             record: dict[str, Any] = {}

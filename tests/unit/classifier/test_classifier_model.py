@@ -279,8 +279,11 @@ def test_a_model_without_subscores_scores_them_as_none(tiny_model: Path, tmp_pat
         dataclasses.replace(params, sub_intercepts=None).validate()
 
 
-def test_refuses_an_artifact_of_the_previous_format(tiny_model: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("older", [2, 3])
+def test_refuses_an_artifact_of_an_older_format(
+    tiny_model: Path, tmp_path: Path, older: int
+) -> None:
     d = _copy(tiny_model, tmp_path / "m")
-    _rewrite_meta(d, format=2)
-    with pytest.raises(ModelLoadError, match="artifact format 2, expected 3"):
+    _rewrite_meta(d, format=older)
+    with pytest.raises(ModelLoadError, match=rf"artifact format {older}, expected 4: .* retrain"):
         load_model(d)
