@@ -1,10 +1,13 @@
 """`moderation retrain` and `moderation suggest-thresholds`: the learning loop's commands.
 
-Retraining trains a candidate exactly as the live model was trained (same data, seed and
-subsampling, read from its model.json) plus the label store's human labels, holding back the
-newest share of those labels. Both models are scored on the shipped test splits and on the
-held-back labels, the `PromotionRule` is applied, and only a candidate that passes becomes the
-live model (see `model_registry.promote`); running services pick it up between batches.
+Retraining gives each site whose moderators have labelled enough comments its own adjustment
+on top of the live model's shared part (`classifier.sites`): the shared weights are never
+refitted from human labels, so one site's moderators never move another site's scores. The
+newest share of the labels is held back: each site's adjustment is kept only if it beats the
+shared model on that site's held-back labels (and does not contradict the shipped test splits),
+then the candidate is judged against the live model by the `PromotionRule`, and only a
+candidate that passes becomes the live model (see `model_registry.promote`); running services
+pick it up between batches.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import hashlib
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,9 +25,10 @@ import numpy as np
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
 import classifier
-from classifier.data import DEFAULT_DATA_DIR, Example, data_fingerprint, load_examples
+from classifier.data import DEFAULT_DATA_DIR, Example, load_examples
 from classifier.model import write_artifact
-from classifier.train import TrainConfig, code_fingerprint, model_version, train_params
+from classifier.sites import HeadOutcome, SiteLabel, SiteRule, adapt, fit_sites, site_summary
+from classifier.train import TrainConfig
 from service.domain.feedback import LabelledExample, ReasonSource, TrainingLabel
 from service.domain.learning import (
     HeadComparison,
@@ -38,7 +42,6 @@ from service.domain.model import Label, Scores
 from service.model_registry import promote
 from service.ports import LearningStore
 
-LABEL_SOURCE = "moderators"  # the source name human labels train under
 _POSITIVE = {Label.SPAM: TrainingLabel.SPAM, Label.ABUSE: TrainingLabel.ABUSE}
 
 
@@ -58,25 +61,28 @@ class RetrainReport:
     promoted_to: Path | None  # None: refused, a dry run, or written as a candidate only
     seconds: float
     candidate_at: Path | None = None  # written for shadow mode, not promoted
+    sites: tuple[HeadOutcome, ...] = ()
+    site_rule: SiteRule = field(default_factory=SiteRule)
 
 
 def head_examples(labels: Sequence[LabelledExample], head: Label) -> list[tuple[str, int]]:
     """(text, y) for one head: its positives against the comments approved as fine. A spam
     label says nothing about abuse (and the reverse), and `other` says nothing about either."""
+    return [(text, y) for _, text, y in _head_rows(labels, head)]
+
+
+def _head_rows(labels: Sequence[LabelledExample], head: Label) -> list[tuple[str, str, int]]:
     positive = _POSITIVE[head]
     return [
-        (e.text, int(e.label is positive))
+        (e.site_id, e.text, int(e.label is positive))
         for e in labels
         if e.label in (positive, TrainingLabel.OK)
     ]
 
 
-def as_training_examples(labels: Sequence[LabelledExample]) -> list[Example]:
-    return [
-        Example(text=text, label=head.value, y=y, source=LABEL_SOURCE, test=False)
-        for head in Label
-        for text, y in head_examples(labels, head)
-    ]
+def as_site_labels(labels: Sequence[LabelledExample]) -> list[SiteLabel]:
+    """The labels as each site's moderator labels for `classifier.sites`, in the same order."""
+    return [SiteLabel(e.site_id, e.text, e.label.value) for e in labels]
 
 
 def trainable(labels: Sequence[LabelledExample]) -> list[LabelledExample]:
@@ -135,11 +141,13 @@ def test_split_metrics(
 def holdout_auc(
     model: classifier.Model, holdout: Sequence[LabelledExample], head: Label
 ) -> float | None:
-    rows = head_examples(holdout, head)
+    rows = _head_rows(holdout, head)
     if not rows:
         return None
-    p = model.probabilities([text for text, _ in rows])[:, _column(model, head)]
-    return _auc([y for _, y in rows], p)
+    texts = [text for _, text, _ in rows]
+    sites = [site for site, _, _ in rows]
+    p = model.probabilities(texts, site_ids=sites)[:, _column(model, head)]
+    return _auc([y for _, _, y in rows], p)
 
 
 def compare(
@@ -182,13 +190,15 @@ def retrain(
     model_path: Path,
     data_dir: Path = DEFAULT_DATA_DIR,
     rule: PromotionRule | None = None,
+    site_rule: SiteRule | None = None,
     dry_run: bool = False,
     candidate_out: Path | None = None,
 ) -> RetrainReport:
-    """Train, compare, and promote if the rule allows; with `candidate_out`, write the
-    candidate there instead (to run it in shadow mode first) and promote nothing. Raises
-    `RetrainError`."""
+    """Fit the sites' adjustments, compare, and promote if the rules allow; with
+    `candidate_out`, write the candidate there instead (to run it in shadow mode first) and
+    promote nothing. Raises `RetrainError`."""
     rule = rule or PromotionRule()
+    site_rule = site_rule or replace(SiteRule(), holdout_fraction=rule.holdout_fraction)
     started = time.perf_counter()
     try:
         live = classifier.load_model(model_path)
@@ -203,37 +213,38 @@ def retrain(
             f"least {rule.min_labels}"
         )
     seed = int(live.metadata.get("seed") or 0)
-    per_source = live.metadata.get("max_per_source")
-    max_per_source = int(per_source) if per_source is not None else None
-    config = TrainConfig()
     older, held_back = split_recent(usable, rule.holdout_fraction)
-    shipped = load_examples(
-        data_dir, max_per_source=max_per_source, seed=seed, offensive=config.offensive
+    tests = [
+        e for e in load_examples(data_dir, seed=seed, offensive=TrainConfig().offensive) if e.test
+    ]
+    shared = classifier.Model(replace(live.params, sites={}), live.metadata)
+    sites, outcomes = fit_sites(
+        shared, as_site_labels(older), as_site_labels(held_back), rule=site_rule, general=tests
     )
-    tests = (
-        shipped
-        if max_per_source is None
-        else load_examples(data_dir, seed=seed, offensive=config.offensive)
-    )
-    params, info = train_params([*shipped, *as_training_examples(older)], config, seed)
-    fingerprint = data_fingerprint(data_dir)
-    code = code_fingerprint()
-    version = model_version(fingerprint, code, seed, max_per_source)
-    version += f"-l{labels_digest(older)[:10]}"
+    params = adapt(shared, sites)
+    shared_version = str(live.metadata.get("shared_version") or live.version)
+    version = f"{shared_version}-l{labels_digest(older)[:10]}"
     metadata: dict[str, Any] = {
+        **{k: v for k, v in live.metadata.items() if k not in _PER_CANDIDATE},
         "model_version": version,
-        "data_sha256": fingerprint,
-        "code_sha256": code,
-        "seed": seed,
-        "max_per_source": max_per_source,
+        "shared_version": shared_version,
         "parent_version": live.version,
         "human_labels": {"trained_on": len(older), "held_back": len(held_back)},
-        "suggested_thresholds": info["thresholds"],
-        "training_rows": info["training_rows"],
+        "sites": site_summary(params, outcomes),
+        "site_rule": site_rule.describe(),
     }
     candidate = classifier.Model(params, metadata)
-    heads = compare(live, candidate, [e for e in tests if e.test], held_back)
+    heads = compare(live, candidate, tests, held_back)
     verdict = judge(heads, rule)
+    if not sites:
+        verdict = Verdict(
+            False,
+            (
+                *verdict.reasons,
+                "no site's adjustment was kept: "
+                + "; ".join(f"{o.site_id} {o.label}: {o.reason}" for o in outcomes),
+            ),
+        )
     promoted_to = None
     metadata["promotion"] = {
         "rule": rule.describe(),
@@ -269,7 +280,15 @@ def retrain(
         promoted_to,
         time.perf_counter() - started,
         candidate_out,
+        tuple(outcomes),
+        site_rule,
     )
+
+
+# model.json keys that describe one candidate, not the shared model it inherits
+_PER_CANDIDATE = frozenset(
+    {"promotion", "sites", "site_rule", "human_labels", "parent_version", "site_labels_sha256"}
+)
 
 
 def _round(value: float | None) -> float | None:
@@ -294,7 +313,22 @@ def render(report: RetrainReport) -> str:
             f"{h.candidate_brier:11.4f} {_fmt(h.live_holdout):>10} "
             f"{_fmt(h.candidate_holdout):>10} {h.holdout_positives:>4}/{h.holdout_negatives:<4}"
         )
-    lines += ["", f"rule: {report.rule.describe()}", ""]
+    lines += [
+        "",
+        "per-site adjustments (ROC-AUC on the site's held-back labels, shared -> with the "
+        "adjustment):",
+    ]
+    for o in report.sites:
+        lines.append(
+            f"  {o.site_id} {o.label}: {o.trained_on} trained on, {o.held_back} held back, "
+            f"{_fmt(o.shared_auc)} -> {_fmt(o.site_auc)}: {o.reason}"
+        )
+    lines += [
+        "",
+        f"rule: {report.rule.describe()}",
+        f"site rule: {report.site_rule.describe()}",
+        "",
+    ]
     if report.candidate_at is not None:
         lines.append(
             f"candidate written to {report.candidate_at} (not promoted); run it in shadow mode "
@@ -332,8 +366,8 @@ async def thresholds_for(
     """Thresholds from the site's human labels and the human share from its latest comments
     (at most `traffic_limit` of the last `traffic_days`), all rescored with the live model:
     stored scores may come from older versions."""
-    labels = await store.labels(site_id=site_id)
-    scored = _scores(model, [e.text for e in labels])
+    labels = trainable(await store.labels(site_id=site_id))
+    scored = _scores(model, [e.text for e in labels], site_id)
     good = [s for e, s in zip(labels, scored, strict=True) if e.label is TrainingLabel.OK]
     bad = {
         head: [s for e, s in zip(labels, scored, strict=True) if e.label is _POSITIVE[head]]
@@ -342,14 +376,16 @@ async def thresholds_for(
     recent = await store.recent_texts(
         site_id, since=now - timedelta(days=traffic_days), limit=traffic_limit
     )
-    traffic = _scores(model, recent)
+    traffic = _scores(model, recent, site_id)
     return suggest_thresholds(
         good, bad, traffic, max_false_reject=max_false_reject, max_miss=max_miss
     )
 
 
-def _scores(model: classifier.Model, texts: Sequence[str]) -> list[Scores]:
-    return [Scores(spam=s.spam, abuse=s.abuse) for s in model.score(texts)] if texts else []
+def _scores(model: classifier.Model, texts: Sequence[str], site_id: str) -> list[Scores]:
+    """The site's scores (with its adjustment, if the model has one)."""
+    scored = model.score(texts, site_ids=[site_id] * len(texts)) if texts else []
+    return [Scores(spam=s.spam, abuse=s.abuse) for s in scored]
 
 
 def render_thresholds(site_id: str, s: ThresholdSuggestion, targets: tuple[float, float]) -> str:

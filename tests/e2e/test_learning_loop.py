@@ -1,7 +1,9 @@
-"""The learning loop end to end: comments queue, moderators decide 200 of them through the
-API, `moderation retrain` prints the candidate's metrics and applies the promotion rule, and
-the running service switches to the promoted model between batches while comments keep
-coming: none lost, none decided twice."""
+"""The learning loop end to end: comments queue, the herald's moderators decide 200 of them
+through the API (their house rule: "muppet" is abuse), `moderation retrain` prints the
+candidate's metrics and applies the promotion rule, and the running service switches to the
+promoted model between batches while comments of the herald and the gazette keep coming: none
+lost, none decided twice, the herald's scores follow its moderators and the gazette's do not
+move at all."""
 
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ import aiohttp
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from service.domain.feedback import TrainingLabel
 from service.model_registry import live_version
 from tests.kafka_helpers import (
     BOOTSTRAP,
@@ -31,7 +34,8 @@ from tests.kafka_helpers import (
     kcat_produce,
     wait_until,
 )
-from tests.learning_fixtures import labelled_texts, verdict
+from tests.learning_fixtures import verdict
+from tests.site_fixtures import house_rule_labels, probes
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -44,10 +48,8 @@ abuse = { approve_below = 0.0, reject_at = 1.0 }
 """
 
 
-def event(cid: str, text: str) -> tuple[bytes, bytes]:
-    return f"herald:{cid}".encode(), json.dumps(
-        {"id": cid, "site_id": "herald", "text": text}
-    ).encode()
+def event(cid: str, text: str, site: str = "herald") -> tuple[bytes, bytes]:
+    return f"{site}:{cid}".encode(), json.dumps({"id": cid, "site_id": site, "text": text}).encode()
 
 
 async def api(service: ServiceProcess, method: str, path: str, body: Any = None) -> Any:
@@ -83,10 +85,12 @@ async def test_moderator_labels_retrain_promote_and_the_service_swaps_between_ba
     model = tmp_path / "model"
     shutil.copytree(tiny_model, model)
     first_version = live_version(model)
+    assert first_version is not None
     policy = tmp_path / "policy.toml"
     policy.write_text(EVERYTHING_TO_REVIEW)
-    labelled = labelled_texts()
+    labelled = [(r["text"], TrainingLabel(r["label"])) for r in house_rule_labels("herald")]
     assert len(labelled) == 200
+    _, house = probes()
     kcat_produce(
         topics.comments,
         [event(f"q{i:03d}", text) for i, (text, _) in enumerate(labelled)],
@@ -103,17 +107,19 @@ async def test_moderator_labels_retrain_promote_and_the_service_swaps_between_ba
         tmp_path / "service.log",
     )
     producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all")
-    streamed: list[str] = []
+    streamed: list[tuple[str, str]] = []  # (site, comment id)
     stop_stream = asyncio.Event()
 
     async def stream() -> None:
-        """Comments keep arriving while the model is retrained and swapped."""
+        """Comments with the house word keep arriving on both sites while the model is
+        retrained and swapped: comment n of each site has the same text."""
         n = 0
         while not stop_stream.is_set():
-            cid = f"s{n:05d}"
-            key, value = event(cid, f"comment number {n} on the article")
-            await producer.send_and_wait(topics.comments, value, key=key)
-            streamed.append(cid)
+            for site in ("herald", "gazette"):
+                cid = f"s{n:05d}"
+                key, value = event(cid, house[n % len(house)], site)
+                await producer.send_and_wait(topics.comments, value, key=key)
+                streamed.append((site, cid))
             n += 1
             await asyncio.sleep(0.01)
 
@@ -176,13 +182,32 @@ async def test_moderator_labels_retrain_promote_and_the_service_swaps_between_ba
     for r in records:
         doc = json.loads(r["payload"])
         if doc["decided_by"] == "auto":
-            auto[doc["comment_id"]].append(doc)
+            auto[doc["site_id"], doc["comment_id"]].append(doc)
             if doc["comment_id"].startswith("s"):
                 by_partition[r["partition"]].append(doc["model_version"])
     # nothing lost, nothing decided twice
-    expected = {f"q{i:03d}" for i in range(200)} | set(streamed)
+    expected = {("herald", f"q{i:03d}") for i in range(200)} | set(streamed)
     assert set(auto) == expected
     assert all(len(docs) == 1 for docs in auto.values())
+    # the same texts, by model: the herald's abuse scores rose, the gazette's stayed exactly
+    abuse: dict[tuple[str, str, str], set[float]] = defaultdict(set)
+    for (site, cid), [doc] in auto.items():
+        if cid.startswith("s"):
+            text = house[int(cid[1:]) % len(house)]
+            abuse[site, text, doc["model_version"]].add(doc["scores"]["abuse"])
+    gazette_compared, rises = 0, []
+    for text in house:
+        old, new = (abuse.get(("gazette", text, v)) for v in (first_version, promoted))
+        if old and new:
+            assert old == new, text  # one score per text, before and after
+            gazette_compared += 1
+        herald_old, herald_new = (abuse.get(("herald", text, v)) for v in (first_version, promoted))
+        if herald_old and herald_new:
+            [before], [after] = herald_old, herald_new
+            rises.append(after - before)
+    assert gazette_compared >= 2
+    assert len(rises) >= 2
+    assert sum(rises) / len(rises) > 0.1, rises
     # each partition switches once, old model then new: never back, never mixed
     versions = {v for seq in by_partition.values() for v in seq}
     assert versions == {first_version, promoted}

@@ -21,6 +21,7 @@ from service.domain.review import ModeratorDecision, OutboxDraft, StoredComment
 from service.model_registry import live_version, versions_dir
 from tests.integration.service.test_label_sources import LegacyDecision, legacy_store
 from tests.learning_fixtures import FLIPPED, labelled_texts
+from tests.site_fixtures import house_rule_labels
 
 ROOT = Path(__file__).resolve().parents[3]
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
@@ -105,7 +106,8 @@ def test_a_corrupted_label_store_gives_a_worse_candidate_that_is_refused(
 
     assert done.returncode == 3, done.stderr
     assert "verdict: REFUSED" in done.stdout
-    assert "Brier score" in done.stdout  # the reason names what got worse
+    # the reason names what the adjustment got wrong
+    assert "no site's adjustment was kept: herald spam:" in done.stdout
     assert "160 trained on, 40 held back" in done.stdout
     assert live_version(live_model) == before
     assert not live_model.is_symlink()
@@ -126,12 +128,16 @@ def test_honest_labels_give_a_candidate_that_is_promoted_as_a_new_version(
     live_model: Path, tmp_path: Path
 ) -> None:
     before = live_version(live_model)
-    fill(f"sqlite:///{tmp_path / 'moderation.db'}", labelled_texts())
+    house = [(r["text"], TrainingLabel(r["label"])) for r in house_rule_labels("herald")]
+    fill(f"sqlite:///{tmp_path / 'moderation.db'}", house)
 
     done = run(["retrain"], tmp_path, live_model)
 
     assert done.returncode == 0, done.stdout + done.stderr
     assert "verdict: PROMOTED" in done.stdout
+    assert "herald abuse: 160 trained on, 40 held back" in done.stdout
+    assert "herald spam: 96 trained on" in done.stdout  # the ok ones: no spam to learn from
+    assert done.stdout.count(": kept") == 1  # the abuse adjustment
     assert "rule: promote only if" in done.stdout
     after = live_version(live_model)
     assert after is not None

@@ -18,7 +18,7 @@ from service.domain.feedback import (
 from service.domain.learning import HeadComparison, PromotionRule, judge, suggest_thresholds
 from service.domain.model import Action, Label, ModeratorReason, Scores
 from service.retrain import (
-    as_training_examples,
+    as_site_labels,
     head_examples,
     labels_digest,
     split_recent,
@@ -173,14 +173,11 @@ def test_each_head_learns_its_positives_against_the_approved_comments() -> None:
 
     assert head_examples(labels, Label.SPAM) == [("buy now", 1), ("nice piece", 0)]
     assert head_examples(labels, Label.ABUSE) == [("you fool", 1), ("nice piece", 0)]
-    rows = as_training_examples(labels)
-    assert {(e.label, e.text, e.y) for e in rows} == {
-        ("spam", "buy now", 1),
-        ("spam", "nice piece", 0),
-        ("abuse", "you fool", 1),
-        ("abuse", "nice piece", 0),
-    }
-    assert all(not e.test and e.source == "moderators" for e in rows)
+    rows = as_site_labels(labels)
+    assert [(e.site_id, e.text, e.label) for e in rows] == [
+        (e.site_id, e.text, e.label.value) for e in labels
+    ]
+    assert [e.label for e in rows] == ["spam", "abuse", "ok", "other"]
 
 
 def test_the_label_digest_changes_with_any_label() -> None:
