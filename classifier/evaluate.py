@@ -37,11 +37,14 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import CountVectorizer
+from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
 from sklearn.naive_bayes import MultinomialNB
 
+from classifier.adaptation import adaptation_curve, render_curve
 from classifier.data import (
     ABUSE_SOURCES,
+    CIVIL_SOURCE,
     DEFAULT_DATA_DIR,
     NEWS_HAM_SOURCE,
     SPAM_SOURCES,
@@ -54,11 +57,17 @@ from classifier.labels import ABUSE, LABELS, SPAM
 from classifier.lexicon import PRETRAINED_ON, Lexicon, from_profanity_check
 from classifier.metrics import binary_metrics, threshold_at_fpr
 from classifier.obfuscate import obfuscate
-from classifier.train import TrainConfig, fit_head, source_weights, train_rows
+from classifier.train import PREVIOUS_CONFIG, TrainConfig, fit_head, source_weights, train_rows
 
 __all__ = ["main"]
 
 ROBUSTNESS_FPR = 0.05
+# The baseline models next to ``model`` (the configuration being evaluated).
+PREVIOUS = "previous"  # the previous shipped configuration, train.PREVIOUS_CONFIG
+TFIDF = "tfidf-lr"  # plain word + char TF-IDF logistic regression
+# The largest fall of a leave-one-source-out ROC-AUC against the previous model that the
+# summary accepts.
+MAX_FOLD_FALL = 0.01
 SEEN_IN_SAMPLE = "pretrained on this source: in-sample, left out of the mean"
 SEEN_FOLD = "this fold is trained without the lexicon, which was pretrained on this source"
 SEEN_IN_DOMAIN = "trained in part on this source's data (the lexicon, or profanity-check itself)"
@@ -140,6 +149,8 @@ def _fit_model(config: TrainConfig, label: str, seed: int, cache: FeatureCache) 
             max_iter=config.max_iter,
             lex_logit=cache.lex_logit([e.text for e in rows]) if weight else None,
             lexicon_weight=weight,
+            source_weight=config.source_weight,
+            balance_classes=config.balance_classes,
         )
         return lambda texts: head.probabilities(
             cache(texts), cache.lex_logit(texts) if weight else None
@@ -158,6 +169,25 @@ def _fit_nb(rows: Sequence[Example]) -> Scorer:
 
     def score(texts: Sequence[str]) -> np.ndarray:
         out: np.ndarray = nb.predict_proba(vec.transform(texts))[:, positive]
+        return out
+
+    return score
+
+
+def _fit_tfidf(rows: Sequence[Example]) -> Scorer:
+    """The plain baseline: word 1-2-gram and char_wb 2-5-gram TF-IDF, one logistic
+    regression, every row the same weight, no normalisation, no lexicon."""
+    word = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)
+    char = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True)
+    texts = [e.text for e in rows]
+    x = sp.hstack([word.fit_transform(texts), char.fit_transform(texts)], format="csr")
+    lr = LogisticRegression(C=4.0, max_iter=1000, solver="liblinear")
+    lr.fit(x, [e.y for e in rows])
+    positive = int(np.flatnonzero(lr.classes_ == 1)[0])
+
+    def score(texts: Sequence[str]) -> np.ndarray:
+        x = sp.hstack([word.transform(texts), char.transform(texts)], format="csr")
+        out: np.ndarray = lr.predict_proba(x)[:, positive]
         return out
 
     return score
@@ -331,9 +361,66 @@ def _mean(values: Sequence[float]) -> float:
     return float(np.mean(values)) if values else float("nan")
 
 
+def render_summary(report: Report) -> list[str]:
+    """The news-comment table: each model beside the previous one, abuse only.
+
+    In-domain Civil Comments ROC-AUC, recall at 1 % FPR and ECE, then every
+    leave-one-source-out fold, each with its change against :data:`PREVIOUS`.
+    """
+    rows = {
+        (r.table, r.model, r.source): r
+        for r in report.rows
+        if r.label == ABUSE and r.table in {"in-domain", "loso"}
+    }
+    models = list(dict.fromkeys(m for _, m, _ in rows))
+    if (("in-domain", models[0], CIVIL_SOURCE) if models else None) not in rows:
+        return []
+    lines: list[tuple[str, str, str]] = [
+        ("in-domain", CIVIL_SOURCE, "roc_auc"),
+        ("in-domain", CIVIL_SOURCE, "recall_at_1pct_fpr"),
+        ("in-domain", CIVIL_SOURCE, "ece"),
+        *(("loso", source, "roc_auc") for source in ABUSE_SOURCES),
+    ]
+    names = {"roc_auc": "ROC-AUC", "recall_at_1pct_fpr": "recall@1%FPR", "ece": "ECE"}
+    out = [
+        "### abuse: news comments, against the previous model",
+        "",
+        "| | " + " | ".join(models) + " |",
+        "|---|" + "---|" * len(models),
+    ]
+    falls: dict[str, float] = {}
+    for table, source, key in lines:
+        cells = []
+        for model in models:
+            row = rows.get((table, model, source))
+            if row is None:
+                cells.append("")
+                continue
+            value = row.metrics[key]
+            cell = f"{value:.3f}"
+            before = rows.get((table, PREVIOUS, source))
+            if model != PREVIOUS and before is not None:
+                delta = value - before.metrics[key]
+                cell += f" ({delta:+.3f})"
+                if table == "loso":
+                    falls[model] = min(falls.get(model, 0.0), delta)
+            cells.append(cell)
+        where = "in-domain (test split)" if table == "in-domain" else "held out (LOSO)"
+        out.append(f"| {source} {where} {names[key]} | " + " | ".join(cells) + " |")
+    out.append("")
+    for model, fall in falls.items():
+        verdict = "within" if fall >= -MAX_FOLD_FALL else "BEYOND"
+        out.append(
+            f"{model}: largest leave-one-source-out fall against {PREVIOUS} "
+            f"{-min(fall, 0.0):.3f}, {verdict} the {MAX_FOLD_FALL} limit."
+        )
+    out.append("")
+    return out
+
+
 def render(report: Report) -> str:
     """Markdown tables."""
-    out: list[str] = []
+    out: list[str] = render_summary(report)
     keys = ("roc_auc", "pr_auc", "recall_at_1pct_fpr", "ece")
     head = "| model | source | n (pos) | ROC-AUC | PR-AUC | recall@1%FPR | ECE |"
     sep = "|---|---|---|---|---|---|---|"
@@ -419,19 +506,52 @@ def _candidates(
     *,
     baselines: bool,
 ) -> Candidates:
-    out = Candidates(fitters={"model": _fit_model(config, label, seed, cache)})
-    if config.lexicon_weight.get(label, 0.0):
-        # The lexicon has seen these sources: their held-out fold goes without it.
-        out.seen["model"] = PRETRAINED_ON
-        without = replace(config, lexicon_weight={**config.lexicon_weight, label: 0.0})
-        out.unseen_fitters["model"] = _fit_model(without, label, seed, cache)
+    configs = {"model": config}
     if baselines:
+        configs[PREVIOUS] = PREVIOUS_CONFIG
+    out = Candidates()
+    for name, cfg in configs.items():
+        out.fitters[name] = _fit_model(cfg, label, seed, cache)
+        if cfg.lexicon_weight.get(label, 0.0):
+            # The lexicon has seen these sources: their held-out fold goes without it.
+            out.seen[name] = PRETRAINED_ON
+            without = replace(cfg, lexicon_weight={**cfg.lexicon_weight, label: 0.0})
+            out.unseen_fitters[name] = _fit_model(without, label, seed, cache)
+    if baselines:
+        out.fitters[TFIDF] = _fit_tfidf
         out.fitters["nb-bow"] = _fit_nb
         if label == ABUSE and profanity is not None:
             out.fitters["profanity-check"] = profanity
             out.pretrained.add("profanity-check")
             out.seen["profanity-check"] = PRETRAINED_ON
     return out
+
+
+def _config(args: argparse.Namespace, parser: argparse.ArgumentParser) -> TrainConfig:
+    """The shipped :class:`TrainConfig` with the experiment knobs of ``args`` applied."""
+    config = TrainConfig()
+    c = dict(config.c)
+    if args.c_abuse is not None:
+        c[ABUSE] = args.c_abuse
+    if args.c_spam is not None:
+        c[SPAM] = args.c_spam
+    offensive = OffensiveMapping(args.offensive) if args.offensive else config.offensive
+    lexicon_weight = dict(config.lexicon_weight)
+    if args.lexicon_weight_abuse is not None:
+        lexicon_weight[ABUSE] = args.lexicon_weight_abuse
+    config = replace(config, c=c, offensive=offensive, lexicon_weight=lexicon_weight)
+    if args.source_weight is not None:
+        weights: dict[str, float] = {}
+        for item in args.source_weight:
+            source, sep, value = item.partition("=")
+            if not sep or source not in ABUSE_SOURCES + SPAM_SOURCES:
+                parser.error(f"--source-weight {item!r}: expected SOURCE=W for a known source")
+            weights[source] = float(value)
+        config = replace(config, source_weight=weights)
+    if args.balance_classes is not None:
+        config = replace(config, balance_classes=args.balance_classes == "yes")
+
+    return config
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -460,18 +580,28 @@ def main(argv: list[str] | None = None) -> int:
         help="weight of the pretrained lexicon for abuse (0 = off)",
     )
     parser.add_argument("--offensive", choices=[m.value for m in OffensiveMapping], default=None)
+    parser.add_argument(
+        "--source-weight",
+        action="append",
+        default=None,
+        metavar="SOURCE=W",
+        help="total weight of a source relative to the others (repeatable; replaces the "
+        "configured weights)",
+    )
+    parser.add_argument(
+        "--balance-classes",
+        choices=["yes", "no"],
+        default=None,
+        help="give every (source, class) pair the same weight in fitting",
+    )
+    parser.add_argument(
+        "--adaptation",
+        action="store_true",
+        help="also print the per-site learning curve (each in-domain source as a new site)",
+    )
     args = parser.parse_args(argv)
-    config = TrainConfig()
-    c = dict(config.c)
-    if args.c_abuse is not None:
-        c[ABUSE] = args.c_abuse
-    if args.c_spam is not None:
-        c[SPAM] = args.c_spam
-    offensive = OffensiveMapping(args.offensive) if args.offensive else config.offensive
-    lexicon_weight = dict(config.lexicon_weight)
-    if args.lexicon_weight_abuse is not None:
-        lexicon_weight[ABUSE] = args.lexicon_weight_abuse
-    config = replace(config, c=c, offensive=offensive, lexicon_weight=lexicon_weight)
+    config = _config(args, parser)
+    offensive = config.offensive
 
     def log(msg: str) -> None:
         sys.stderr.write(msg + "\n")
@@ -483,7 +613,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     examples = [e for e in examples if e.source != NEWS_HAM_SOURCE or SPAM in args.labels]
     report = Report()
-    lexicon = from_profanity_check() if any(config.lexicon_weight.values()) else None
+    uses_lexicon = [config] if args.no_baselines else [config, PREVIOUS_CONFIG]
+    lexicon = (
+        from_profanity_check()
+        if any(w for cfg in uses_lexicon for w in cfg.lexicon_weight.values())
+        else None
+    )
     cache = FeatureCache(config.featurizer, lexicon)
     profanity = None if args.no_baselines else _profanity_check()
     for label in args.labels:
@@ -510,9 +645,16 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout.write(render(report))
     sys.stdout.write(
         f"\nconfig: C={config.c} lexicon_weight={config.lexicon_weight} "
+        f"source_weight={config.source_weight} balance_classes={config.balance_classes} "
         f"davidson_offensive={offensive.value} seed={args.seed}; "
         f"total {time.perf_counter() - started:.0f}s\n"
     )
+    curve = []
+    if args.adaptation:
+        curve = adaptation_curve(
+            [e for e in examples if e.label in args.labels], config, args.seed, log=log
+        )
+        sys.stdout.write("\n" + render_curve(curve))
     if args.json is not None:
         args.json.write_text(
             json.dumps(
@@ -530,6 +672,18 @@ def main(argv: list[str] | None = None) -> int:
                         for r in report.rows
                     ],
                     "robustness": report.robustness,
+                    "adaptation": [
+                        {
+                            "source": p.source,
+                            "label": p.label,
+                            "labels": p.labels,
+                            "scored": p.scored,
+                            "roc_auc": p.roc_auc,
+                            "gain": p.gain,
+                            "kept": p.kept,
+                        }
+                        for p in curve
+                    ],
                 },
                 indent=1,
             )

@@ -17,7 +17,7 @@ import sys
 import time
 import warnings
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from sklearn.linear_model import LogisticRegression
 
 from classifier.data import (
     ABUSE_SOURCES,
+    CIVIL_SOURCE,
     DEFAULT_DATA_DIR,
     DataError,
     Example,
@@ -41,10 +42,20 @@ from classifier.features import Featurizer
 from classifier.labels import ABUSE, LABELS, SPAM, SUBSCORES
 from classifier.lexicon import from_profanity_check
 from classifier.metrics import binary_metrics, threshold_at_fpr
-from classifier.model import ModelParams, write_artifact
+from classifier.model import Model, ModelParams, write_artifact
+from classifier.sites import (
+    HeadOutcome,
+    SiteRule,
+    adapt,
+    fit_sites,
+    read_site_labels,
+    site_summary,
+    split_held_back,
+)
 
 __all__ = [
     "DEFAULT_MODEL_ENV",
+    "PREVIOUS_CONFIG",
     "Head",
     "TrainConfig",
     "default_model_dir",
@@ -65,6 +76,7 @@ SCORING_MODULES = (
     "lexicon.py",
     "model.py",
     "normalize.py",
+    "sites.py",
     "train.py",
 )
 # False-positive rates on the calibration split that the suggested thresholds aim for.
@@ -101,10 +113,37 @@ class TrainConfig:
     c: dict[str, float] = field(default_factory=lambda: {SPAM: 4.0, ABUSE: 1.0})
     # Weight of the pretrained lexicon's log-odds next to the model's own calibrated
     # log-odds (1 = equal weight); 0 = no lexicon.  See README for how it was chosen.
-    lexicon_weight: dict[str, float] = field(default_factory=lambda: {SPAM: 0.0, ABUSE: 1.0})
+    lexicon_weight: dict[str, float] = field(default_factory=lambda: {SPAM: 0.0, ABUSE: 0.3})
     offensive: OffensiveMapping = OffensiveMapping.DROP
     featurizer: Featurizer = field(default_factory=Featurizer)
     max_iter: int = 300
+    # Total weight of each source relative to the others (1 for a source not listed), in
+    # fitting and calibration: the news-comment source, the product's own traffic, counts
+    # more.  Chosen by in-domain and leave-one-source-out ROC-AUC (see README).
+    source_weight: dict[str, float] = field(default_factory=lambda: {CIVIL_SOURCE: 5.0})
+    # True: every (source, class) pair weighs the same in fitting; False: each source
+    # keeps its own class balance (calibration always keeps it).
+    balance_classes: bool = False
+
+    def describe(self) -> dict[str, Any]:
+        """The hyper-parameters as recorded in ``model.json``."""
+        return {
+            "C": self.c,
+            "lexicon_weight": self.lexicon_weight,
+            "davidson_offensive": self.offensive.value,
+            "max_chars": self.featurizer.max_chars,
+            "char_ngrams": list(self.featurizer.char_ngrams),
+            "source_weight": self.source_weight,
+            "balance_classes": self.balance_classes,
+        }
+
+
+# The model shipped before news-comment weighting: every source the same total weight,
+# every (source, class) pair the same weight, the lexicon at weight 1.  ``evaluate``
+# compares against it.
+PREVIOUS_CONFIG = TrainConfig(
+    lexicon_weight={SPAM: 0.0, ABUSE: 1.0}, source_weight={}, balance_classes=True
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,19 +172,33 @@ class Head:
         return out
 
 
-def source_weights(sources: Sequence[str], ys: Sequence[int] | None = None) -> np.ndarray:
+def source_weights(
+    sources: Sequence[str],
+    ys: Sequence[int] | None = None,
+    totals: Mapping[str, float] | None = None,
+) -> np.ndarray:
     """Weights giving each source the same total weight, mean weight 1.
 
-    With ``ys``, each (source, class) pair gets the same total weight instead, so
-    that nothing identifying a source (style, topic, length) can predict the label.
+    With ``totals``, source ``s`` gets a total weight proportional to ``totals[s]``
+    (1 where it is not listed) instead.  With ``ys``, that total is split equally
+    between the source's classes, so that nothing identifying a source (style, topic,
+    length) can predict the label.
     """
+    totals = totals or {}
     keys: list[tuple[str, int]] = (
         [(s, 0) for s in sources] if ys is None else list(zip(sources, ys, strict=True))
     )
     counts = Counter(keys)
-    n_groups = len(counts)
+    classes = Counter(s for s, _ in counts)
+    share = {s: float(totals.get(s, 1.0)) for s in classes}
+    if any(v <= 0 for v in share.values()):
+        raise ValueError("source weights must be positive")
+    norm = sum(share.values())
     total = len(keys)
-    return np.asarray([total / (n_groups * counts[k]) for k in keys], dtype=np.float64)
+    return np.asarray(
+        [total * share[k[0]] / (norm * classes[k[0]] * counts[k]) for k in keys],
+        dtype=np.float64,
+    )
 
 
 def calibration_mask(sources: Sequence[str], ys: Sequence[int], seed: int) -> np.ndarray:
@@ -172,14 +225,20 @@ def fit_head(
     max_iter: int = 300,
     lex_logit: np.ndarray | None = None,
     lexicon_weight: float = 0.0,
+    source_weight: Mapping[str, float] | None = None,
+    balance_classes: bool = True,
 ) -> tuple[Head, np.ndarray]:
     """Fit LR on most rows, calibrate on the rest.
+
+    ``source_weight`` and ``balance_classes`` are :class:`TrainConfig`'s (the defaults
+    here are :data:`PREVIOUS_CONFIG`'s: equal sources, balanced classes).
 
     With ``lexicon_weight`` (and the lexicon's log-odds ``lex_logit`` for every row),
     the calibrated log-odds plus ``lexicon_weight`` times the lexicon's are
     re-calibrated with a second sigmoid (Platt) on the same calibration rows.
 
-    Returns the head and the calibration rows' probabilities (for thresholds).
+    Returns the head and the calibration rows' probabilities, labels and weights (for
+    thresholds), in the order of ``calibration_mask(sources, y, seed)``'s rows.
     """
     cal = calibration_mask(sources, y.tolist(), seed)
     if cal.all() or not cal.any():
@@ -192,9 +251,10 @@ def fit_head(
     fit_sources = [sources[int(i)] for i in fit_idx]
     cal_sources = [sources[int(i)] for i in cal_idx]
     lr = LogisticRegression(C=c, max_iter=max_iter, solver="liblinear", random_state=seed)
-    lr.fit(x[fit_idx], y_fit, sample_weight=source_weights(fit_sources, y_fit.tolist()))
-    # Calibrate to each source's own class balance, every source weighing the same.
-    w_cal = source_weights(cal_sources)
+    fit_ys = y_fit.tolist() if balance_classes else None
+    lr.fit(x[fit_idx], y_fit, sample_weight=source_weights(fit_sources, fit_ys, source_weight))
+    # Calibrate to each source's own class balance, each source with its total weight.
+    w_cal = source_weights(cal_sources, totals=source_weight)
     positive = int(np.flatnonzero(lr.classes_ == 1)[0])
     coef = lr.coef_[0].astype(np.float64)
     intercept = float(lr.intercept_[0])
@@ -244,6 +304,27 @@ def train_rows(examples: Sequence[Example], label: str) -> list[Example]:
 
 
 SUBSCORE_C = 1.0
+# The calibration rows the suggested thresholds are read from, per label: for abuse the
+# news comments (random draws of the product's own traffic; ToxicSpans is left out, as all
+# of its comments were flagged toxic before re-annotation, so its negatives are not what a
+# site's clean comments look like); for spam every source (no news source has spam).
+THRESHOLD_SOURCES: dict[str, frozenset[str]] = {ABUSE: frozenset({CIVIL_SOURCE})}
+MIN_THRESHOLD_NEGATIVES = 200
+
+
+def threshold_rows(label: str, sources: Sequence[str], ys: Sequence[int]) -> np.ndarray:
+    """Mask of the calibration rows the suggested thresholds of ``label`` come from.
+
+    The rows of :data:`THRESHOLD_SOURCES`, or every row when those hold fewer than
+    :data:`MIN_THRESHOLD_NEGATIVES` negatives (a small or subsampled training set).
+    """
+    keep = THRESHOLD_SOURCES.get(label)
+    everything = np.ones(len(sources), dtype=bool)
+    if keep is None:
+        return everything
+    mask = np.asarray([s in keep for s in sources], dtype=bool)
+    negatives = sum(1 for m, y in zip(mask, ys, strict=True) if m and y == 0)
+    return mask if negatives >= MIN_THRESHOLD_NEGATIVES else everything
 
 
 def fit_subscores(
@@ -285,7 +366,7 @@ def train_params(
     Returns the parameters and a dict with thresholds and calibration-split info.
     """
     heads: dict[str, Head] = {}
-    info: dict[str, Any] = {"thresholds": {}, "training_rows": {}}
+    info: dict[str, Any] = {"thresholds": {}, "threshold_sources": {}, "training_rows": {}}
     featurizer = config.featurizer
     lexicon = from_profanity_check() if any(config.lexicon_weight.values()) else None
     for label in LABELS:
@@ -304,13 +385,18 @@ def train_params(
             max_iter=config.max_iter,
             lex_logit=lex_logit,
             lexicon_weight=config.lexicon_weight.get(label, 0.0),
+            source_weight=config.source_weight,
+            balance_classes=config.balance_classes,
         )
         heads[label] = head
         probs, y_cal = cal[:, 0], cal[:, 1].astype(np.int64)
+        cal_sources = np.asarray(sources)[calibration_mask(sources, y.tolist(), seed)]
+        on = threshold_rows(label, cal_sources.tolist(), y_cal.tolist())
         info["thresholds"][label] = {
-            "review": round(threshold_at_fpr(y_cal, probs, REVIEW_FPR), 4),
-            "block": round(threshold_at_fpr(y_cal, probs, BLOCK_FPR), 4),
+            "review": round(threshold_at_fpr(y_cal[on], probs[on], REVIEW_FPR), 4),
+            "block": round(threshold_at_fpr(y_cal[on], probs[on], BLOCK_FPR), 4),
         }
+        info["threshold_sources"][label] = sorted(set(cal_sources[on].tolist()))
         info["training_rows"][label] = dict(sorted(Counter(sources).items()))
     subscores = fit_subscores(examples, featurizer, seed)
     info["subscore_rows"] = sum(1 for e in train_rows(examples, ABUSE) if e.subscores is not None)
@@ -391,6 +477,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--max-per-source", type=int, default=None, help="subsample each source to N rows"
     )
+    parser.add_argument(
+        "--site-labels",
+        type=Path,
+        default=None,
+        help='JSON lines {"site_id", "text", "label": ok|spam|abuse|other}, oldest first: '
+        "each site with enough labels gets its own adjustment on top of the shared model",
+    )
     return parser
 
 
@@ -407,11 +500,21 @@ def main(argv: list[str] | None = None) -> int:
             offensive=config.offensive,
         )
         fingerprint = data_fingerprint(args.data)
+        site_labels = read_site_labels(args.site_labels) if args.site_labels else []
         params, info = train_params(examples, config, args.seed)
     except (DataError, ValueError) as exc:
         sys.stderr.write(f"train: error: {exc}\n")
         return 2
     metrics = test_metrics(params, examples)
+    outcomes: list[HeadOutcome] = []
+    if site_labels:
+        shared = Model(params, {"model_version": "shared"})
+        rule = SiteRule()
+        site_train, site_held = split_held_back(site_labels, rule.holdout_fraction)
+        sites, outcomes = fit_sites(
+            shared, site_train, site_held, rule=rule, general=[e for e in examples if e.test]
+        )
+        params = adapt(shared, sites)
     elapsed = time.perf_counter() - started
     code = code_fingerprint()
     version = model_version(fingerprint, code, args.seed, args.max_per_source)
@@ -421,23 +524,25 @@ def main(argv: list[str] | None = None) -> int:
         "code_sha256": code,
         "seed": args.seed,
         "max_per_source": args.max_per_source,
-        "hyperparameters": {
-            "C": config.c,
-            "lexicon_weight": config.lexicon_weight,
-            "davidson_offensive": config.offensive.value,
-            "max_chars": config.featurizer.max_chars,
-            "char_ngrams": list(config.featurizer.char_ngrams),
-        },
+        "hyperparameters": config.describe(),
         "abuse_sources": list(ABUSE_SOURCES),
         "training_rows": info["training_rows"],
         "subscores": list(SUBSCORES) if params.sub_weights is not None else [],
         "subscore_training_rows": info["subscore_rows"],
         "suggested_thresholds": info["thresholds"],
+        "suggested_thresholds_from": info["threshold_sources"],
         "metrics": {"test_split": metrics},
         "training_seconds": round(elapsed, 1),
     }
+    if site_labels:
+        metadata["sites"] = site_summary(params, outcomes)
+        metadata["site_rule"] = SiteRule().describe()
+        metadata["site_labels_sha256"] = hashlib.sha256(args.site_labels.read_bytes()).hexdigest()
+        metadata["model_version"] = version = f"{version}-l{metadata['site_labels_sha256'][:10]}"
     write_artifact(out_dir, params, metadata)
     sys.stderr.write(f"train: wrote {out_dir} (version {version}) in {elapsed:.1f}s\n")
+    for o in outcomes:
+        sys.stderr.write(f"  site {o.site_id} {o.label}: {o.reason}\n")
     for label, per_source in metrics.items():
         if label == "subscores":
             for name, m in per_source.items():

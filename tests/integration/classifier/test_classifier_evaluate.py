@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from classifier.evaluate import SEEN_FOLD, SEEN_IN_SAMPLE
+from classifier.data import ABUSE_SOURCES
+from classifier.evaluate import PREVIOUS, SEEN_FOLD, SEEN_IN_SAMPLE, TFIDF
 from classifier.evaluate import main as evaluate_main
 from classifier.lexicon import PRETRAINED_ON
 
@@ -31,6 +32,39 @@ def test_evaluate_prints_all_tables(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert ("loso", "abuse", "model") in models
     assert ("loso", "abuse", "nb-bow") in models
     assert ("loso", "abuse", "profanity-check") in models
+    # The new model beside the previous shipped configuration and the plain TF-IDF LR,
+    # on every table, every abuse source (Civil Comments included).
+    for table in ("in-domain", "loso"):
+        for label in ("spam", "abuse"):
+            assert {(table, label, m) for m in ("model", PREVIOUS, TFIDF)} <= models
+    abuse_loso = {
+        (r["model"], r["source"])
+        for r in raw["rows"]
+        if r["table"] == "loso" and r["label"] == "abuse"
+    }
+    assert {(m, s) for m in ("model", PREVIOUS, TFIDF) for s in ABUSE_SOURCES} <= abuse_loso
+    # One summary table: each model a column, Civil Comments in-domain ROC-AUC, recall at
+    # 1 % FPR and ECE, and every held-out fold with its change against the previous model.
+    assert "### abuse: news comments, against the previous model" in text
+    summary = text.split("### abuse: news comments", 1)[1].split("\n\n", 2)[1]
+    header, _, *lines = summary.splitlines()
+    assert header == f"| | model | {PREVIOUS} | {TFIDF} | nb-bow | profanity-check |"
+    firsts = [line.split(" | ")[0] for line in lines]
+    assert firsts[:3] == [
+        "| civil_comments in-domain (test split) ROC-AUC",
+        "| civil_comments in-domain (test split) recall@1%FPR",
+        "| civil_comments in-domain (test split) ECE",
+    ]
+    assert firsts[3:] == [f"| {s} held out (LOSO) ROC-AUC" for s in ABUSE_SOURCES]
+    by_key = {
+        (r["table"], r["model"], r["source"]): r for r in raw["rows"] if r["label"] == "abuse"
+    }
+    for line, source in zip(lines[3:], ABUSE_SOURCES, strict=True):
+        cells = [c.strip() for c in line.strip("|").split("|")][1:]
+        new, old = by_key["loso", "model", source], by_key["loso", PREVIOUS, source]
+        assert cells[0] == f"{new['roc_auc']:.3f} ({new['roc_auc'] - old['roc_auc']:+.3f})"
+        assert cells[1] == f"{old['roc_auc']:.3f}"
+    assert "model: largest leave-one-source-out fall against previous" in text
     assert ("loso", "spam", "model") in models
     loso_spam = {r["source"] for r in raw["rows"] if r["table"] == "loso" and r["label"] == "spam"}
     assert {"youtube_psy", "youtube_katyperry", "youtube_lmfao", "youtube_eminem"} <= loso_spam
@@ -85,7 +119,7 @@ def test_single_source_table_trains_each_source_alone(
     raw = json.loads(out_json.read_text())
     single = [r for r in raw["rows"] if r["table"] == "single-source"]
     # Only trained models get the table; a pretrained baseline cannot be retrained.
-    assert {r["model"] for r in single} == {"model", "nb-bow"}
+    assert {r["model"] for r in single} == {"model", PREVIOUS, TFIDF, "nb-bow"}
     # Each row is the source's own test split, so it has the in-domain row's size.
     in_domain = {
         (r["model"], r["source"]): r["n"] for r in raw["rows"] if r["table"] == "in-domain"
