@@ -10,7 +10,7 @@ size where it is refused scores exactly as the shared model.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,11 +40,13 @@ class CurvePoint:
     kept: bool  # the guard kept the adjustment
 
 
-def in_domain_sources(examples: Sequence[Example]) -> list[tuple[str, str]]:
+def in_domain_sources(
+    examples: Sequence[Example], labels: Collection[str] = (ABUSE, SPAM)
+) -> list[tuple[str, str]]:
     present = {(e.source, e.label) for e in examples}
     abuse = [(s, ABUSE) for s in sorted(NEWS_SOURCES) if (s, ABUSE) in present]
     spam = [(s, SPAM) for s in YOUTUBE_VIDEOS.values() if (s, SPAM) in present]
-    return abuse + spam
+    return [(s, label) for s, label in abuse + spam if label in labels]
 
 
 def adaptation_curve(
@@ -53,12 +55,18 @@ def adaptation_curve(
     seed: int,
     *,
     sizes: Sequence[int] = CURVE_SIZES,
+    labels: Collection[str] = (ABUSE, SPAM),
     rule: SiteRule | None = None,
     log: Callable[[str], None] = lambda _: None,
 ) -> list[CurvePoint]:
+    """The curve of every in-domain source of ``labels``.
+
+    ``examples`` must hold every label's rows: the shared model is trained on all of them
+    (both heads need rows), whichever labels the curve is drawn for.
+    """
     rule = rule or SiteRule()
     points = []
-    for source, label in in_domain_sources(examples):
+    for source, label in in_domain_sources(examples, labels):
         log(f"adaptation: {label} {source} as a new site")
         params, _ = train_params([e for e in examples if e.source != source], config, seed)
         model = Model(params, {"model_version": f"without-{source}"})

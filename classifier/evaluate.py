@@ -31,7 +31,7 @@ import time
 import warnings
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -373,7 +373,7 @@ def render_summary(report: Report) -> list[str]:
         if r.label == ABUSE and r.table in {"in-domain", "loso"}
     }
     models = list(dict.fromkeys(m for _, m, _ in rows))
-    if (("in-domain", models[0], CIVIL_SOURCE) if models else None) not in rows:
+    if not models or ("in-domain", models[0], CIVIL_SOURCE) not in rows:
         return []
     lines: list[tuple[str, str, str]] = [
         ("in-domain", CIVIL_SOURCE, "roc_auc"),
@@ -544,13 +544,18 @@ def _config(args: argparse.Namespace, parser: argparse.ArgumentParser) -> TrainC
         weights: dict[str, float] = {}
         for item in args.source_weight:
             source, sep, value = item.partition("=")
-            if not sep or source not in ABUSE_SOURCES + SPAM_SOURCES:
-                parser.error(f"--source-weight {item!r}: expected SOURCE=W for a known source")
-            weights[source] = float(value)
+            try:
+                weight = float(value)
+            except ValueError:
+                weight = float("nan")
+            if not sep or source not in ABUSE_SOURCES + SPAM_SOURCES or not weight > 0:
+                parser.error(
+                    f"--source-weight {item!r}: expected SOURCE=W for a known source and W > 0"
+                )
+            weights[source] = weight
         config = replace(config, source_weight=weights)
     if args.balance_classes is not None:
         config = replace(config, balance_classes=args.balance_classes == "yes")
-
     return config
 
 
@@ -651,9 +656,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     curve = []
     if args.adaptation:
-        curve = adaptation_curve(
-            [e for e in examples if e.label in args.labels], config, args.seed, log=log
-        )
+        curve = adaptation_curve(examples, config, args.seed, labels=args.labels, log=log)
         sys.stdout.write("\n" + render_curve(curve))
     if args.json is not None:
         args.json.write_text(
@@ -672,18 +675,7 @@ def main(argv: list[str] | None = None) -> int:
                         for r in report.rows
                     ],
                     "robustness": report.robustness,
-                    "adaptation": [
-                        {
-                            "source": p.source,
-                            "label": p.label,
-                            "labels": p.labels,
-                            "scored": p.scored,
-                            "roc_auc": p.roc_auc,
-                            "gain": p.gain,
-                            "kept": p.kept,
-                        }
-                        for p in curve
-                    ],
+                    "adaptation": [asdict(p) for p in curve],
                 },
                 indent=1,
             )

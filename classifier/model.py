@@ -268,10 +268,7 @@ class Model:
     ) -> np.ndarray:
         """Calibrated probabilities, shape ``(len(texts), len(labels))``, columns in
         ``self.params.labels`` order."""
-        logits, _, parts = self._logits(texts, author_urls)
-        if parts is not None:
-            logits = self._adjust(logits, parts, site_ids)
-        return _sigmoid(logits)
+        return self._scored(texts, author_urls, site_ids)[0]
 
     def shared_logits(
         self, texts: Sequence[str], author_urls: Sequence[str | None] | None = None
@@ -319,6 +316,18 @@ class Model:
             sub = _sigmoid(z_all[:, n_labels:] + self._sub)
         return logit, sub, (words, chars, dense)
 
+    def _scored(
+        self,
+        texts: Sequence[str],
+        author_urls: Sequence[str | None] | None,
+        site_ids: Sequence[str | None] | None,
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Probabilities (each site's rows with its adjustment) and shared sub-scores."""
+        logits, sub, parts = self._logits(texts, author_urls)
+        if parts is not None:
+            logits = self._adjust(logits, parts, site_ids)
+        return _sigmoid(logits), sub
+
     def _adjust(
         self,
         logits: np.ndarray,
@@ -355,10 +364,7 @@ class Model:
         own adjustment in the model is scored with it, any other with the shared model.
         Sub-scores always come from the shared model.
         """
-        logits, sub, parts = self._logits(texts, author_urls)
-        if parts is not None:
-            logits = self._adjust(logits, parts, site_ids)
-        probs = _sigmoid(logits)
+        probs, sub = self._scored(texts, author_urls, site_ids)
         s, a = self._spam_col, self._abuse_col
         rows = probs.tolist()
         if sub is None:

@@ -507,9 +507,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     metrics = test_metrics(params, examples)
     outcomes: list[HeadOutcome] = []
+    rule = SiteRule()
     if site_labels:
         shared = Model(params, {"model_version": "shared"})
-        rule = SiteRule()
         site_train, site_held = split_held_back(site_labels, rule.holdout_fraction)
         sites, outcomes = fit_sites(
             shared, site_train, site_held, rule=rule, general=[e for e in examples if e.test]
@@ -536,7 +536,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     if site_labels:
         metadata["sites"] = site_summary(params, outcomes)
-        metadata["site_rule"] = SiteRule().describe()
+        metadata["site_rule"] = rule.describe()
         metadata["site_labels_sha256"] = hashlib.sha256(args.site_labels.read_bytes()).hexdigest()
         metadata["model_version"] = version = f"{version}-l{metadata['site_labels_sha256'][:10]}"
     write_artifact(out_dir, params, metadata)
