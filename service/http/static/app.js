@@ -361,15 +361,16 @@
     ];
   }
 
-  // Only while a queue row has the focus, as in any list box.
-  const QUEUE_KEYS = [
-    { keys: ["↓", "↑"], names: ["ArrowDown", "ArrowUp"], what: "next / previous comment, in the queue" },
-    { keys: ["Home", "End"], names: ["Home", "End"], what: "first / last comment, in the queue" },
-    { keys: ["Esc"], names: [], what: "close this list" },
+  // Listed too: the list box's own keys (queueKey, while a queue row has the focus) and the
+  // dialog's own Esc.
+  const OTHER_KEYS = [
+    { keys: ["↓", "↑"], what: "next / previous comment, in the queue" },
+    { keys: ["Home", "End"], what: "first / last comment, in the queue" },
+    { keys: ["Esc"], what: "close this list" },
   ];
 
   function renderKeyList() {
-    const rows = [...keyTable(), ...QUEUE_KEYS].map((entry) => {
+    const rows = [...keyTable(), ...OTHER_KEYS].map((entry) => {
       const row = el("div", "key-row");
       const term = el("dt");
       entry.keys.forEach((key, n) => {
