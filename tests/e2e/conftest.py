@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, async_playwright
 
+CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -20,10 +22,18 @@ CHROMIUM_ARGS = [
 
 
 @pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
+def chromium_path() -> Path:
+    """Debian's Chromium. Missing: fail, never skip."""
+    if not CHROMIUM.exists():
+        pytest.fail(f"no Chromium at {CHROMIUM} (Debian: apt-get install chromium)")
+    return CHROMIUM
+
+
+@pytest.fixture
+async def browser(chromium_path: Path) -> AsyncIterator[Browser]:
     async with async_playwright() as playwright:
         chromium = await playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
+            executable_path=str(chromium_path), args=CHROMIUM_ARGS
         )
         try:
             yield chromium

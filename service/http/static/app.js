@@ -9,7 +9,7 @@
   const REFRESH_MS = 5000;
 
   const $ = (id) => document.getElementById(id);
-  const state = { me: null, site: null, items: [], selected: -1, busy: false, timer: null };
+  const state = { me: null, site: null, items: [], selected: -1, busy: false, timer: null, keysOpener: null };
 
   function el(tag, className, text) {
     const node = document.createElement(tag);
@@ -68,14 +68,28 @@
     return "low";
   }
 
+  // A score's level is written out beside its colour: colour is never the only sign of it.
+  function pill(label, value) {
+    const node = el("span", "pill " + level(value), label + " " + value.toFixed(2) + " ");
+    node.append(el("span", "level", level(value)));
+    return node;
+  }
+
   function scoreBar(label, value) {
     const wrap = el("div", "score " + level(value));
     wrap.append(el("span", "score-label", label));
     const track = el("span", "track");
+    track.setAttribute("aria-hidden", "true"); // the number beside it says the same
     const fill = el("span", "fill w" + Math.round(value * 20) * 5);
     track.append(fill);
-    wrap.append(track, el("span", "score-value", value.toFixed(2)));
+    wrap.append(track, el("span", "score-value", value.toFixed(2)), el("span", "score-level", level(value)));
     return wrap;
+  }
+
+  // A box that scrolls takes the keyboard focus, so that it can be scrolled without a mouse.
+  function focusableWhileScrolling(node) {
+    if (node.scrollHeight > node.clientHeight) node.tabIndex = 0;
+    else node.removeAttribute("tabindex");
   }
 
   function authorName(item) {
@@ -111,6 +125,9 @@
     show($("workspace"), true);
     say("");
     await loadSites();
+    // The sign-in form is gone: the keyboard focus goes to the first comment of the queue.
+    const row = $("queue").children[state.selected];
+    if (row && !$("workspace").contains(document.activeElement)) row.focus();
     state.timer = setInterval(() => {
       if (!document.hidden && !state.busy) refresh();
     }, REFRESH_MS);
@@ -167,42 +184,59 @@
       : "queue empty";
   }
 
+  // The queue is a list box: the selected row is its one tab stop (Tab reaches the queue
+  // there, j/k and the arrow keys move within it). Rows are kept, keyed by comment, so that a
+  // refresh does not take the keyboard focus away from the row that has it.
   function renderQueue() {
     const list = $("queue");
+    const focused = list.contains(document.activeElement);
+    const kept = new Map(Array.from(list.children, (row) => [row.dataset.id, row]));
     const rows = state.items.map((item, index) => {
-      const row = el("li", "row risk-" + level(item.risk));
-      row.dataset.index = String(index);
-      row.setAttribute("aria-selected", String(index === state.selected));
-      if (index === state.selected) row.classList.add("selected");
-      const head = el("div", "row-head");
-      head.append(el("span", "row-author", authorName(item)), el("span", "row-age", age(item.queued_at)));
-      if (item.claimed_by) {
-        const mine = state.me && item.claimed_by === state.me.id;
-        head.append(el("span", "badge " + (mine ? "mine" : "other"), mine ? "claimed by you" : "claimed by " + item.claimed_by));
-      }
-      const flagged = item.reasons.filter((r) => r.code === "reported" || r.code === "appealed");
-      if (flagged.some((r) => r.code === "reported")) head.append(el("span", "badge other", "reported"));
-      if (flagged.some((r) => r.code === "appealed")) head.append(el("span", "badge other", "appealed"));
-      const text = el("div", "row-text", item.text);
-      const scores = el("div", "row-scores");
-      scores.append(
-        el("span", "pill " + level(item.scores.spam), "spam " + item.scores.spam.toFixed(2)),
-        el("span", "pill " + level(item.scores.abuse), "abuse " + item.scores.abuse.toFixed(2)),
-      );
-      row.append(head, text, scores);
-      row.addEventListener("click", () => select(index));
+      const row = kept.get(item.comment_id) || el("li");
+      kept.delete(item.comment_id);
+      fillRow(row, item, index);
       return row;
     });
-    list.replaceChildren(...rows);
+    for (const gone of kept.values()) gone.remove();
+    rows.forEach((row, index) => {
+      if (list.children[index] !== row) list.insertBefore(row, list.children[index] || null);
+    });
+    show(list, state.items.length > 0);
     show($("empty"), state.items.length === 0);
-    const chosen = list.querySelector(".selected");
-    if (chosen) chosen.scrollIntoView({ block: "nearest" });
+    const chosen = rows[state.selected];
+    if (!chosen) return;
+    if (focused && document.activeElement !== chosen) chosen.focus({ preventScroll: true });
+    chosen.scrollIntoView({ block: "nearest" });
   }
 
-  async function select(index) {
+  function fillRow(row, item, index) {
+    const chosen = index === state.selected;
+    row.className = "row risk-" + level(item.risk) + (chosen ? " selected" : "");
+    row.dataset.id = item.comment_id;
+    row.dataset.index = String(index);
+    row.setAttribute("role", "option");
+    row.setAttribute("aria-selected", String(chosen));
+    row.tabIndex = chosen || (state.selected < 0 && index === 0) ? 0 : -1;
+    const head = el("div", "row-head");
+    head.append(el("span", "row-author", authorName(item)), el("span", "row-age", age(item.queued_at)));
+    if (item.claimed_by) {
+      const mine = state.me && item.claimed_by === state.me.id;
+      head.append(el("span", "badge " + (mine ? "mine" : "other"), mine ? "claimed by you" : "claimed by " + item.claimed_by));
+    }
+    const flagged = item.reasons.filter((r) => r.code === "reported" || r.code === "appealed");
+    if (flagged.some((r) => r.code === "reported")) head.append(el("span", "badge other", "reported"));
+    if (flagged.some((r) => r.code === "appealed")) head.append(el("span", "badge other", "appealed"));
+    const scores = el("div", "row-scores");
+    scores.append(pill("spam", item.scores.spam), pill("abuse", item.scores.abuse));
+    row.replaceChildren(head, el("div", "row-text", item.text), scores);
+  }
+
+  // Selecting by key puts the keyboard focus on the row; a click focuses it by itself.
+  async function select(index, focus) {
     if (index < 0 || index >= state.items.length) return;
     state.selected = index;
     renderQueue();
+    if (focus) $("queue").children[index].focus();
     await loadDetail();
   }
 
@@ -235,6 +269,7 @@
       : "not claimed";
     claim.className = "claim-state " + (item.claimed_by ? "claimed" : "free");
     $("d-text").textContent = item.text;
+    focusableWhileScrolling($("d-text"));
     $("d-scores").replaceChildren(scoreBar("spam", item.scores.spam), scoreBar("abuse", item.scores.abuse));
     $("d-reasons").replaceChildren(...item.reasons.map((r) => {
       const li = el("li", "reason");
@@ -307,22 +342,95 @@
     return Array.from(document.querySelectorAll("#reject-as button[data-reason]"));
   }
 
+  // Every key of the page, in the order the keys dialog lists them: the handler and the list
+  // are made from this one table.
+  function keyTable() {
+    const rejects = rejectButtons().map((button) => ({
+      keys: [button.dataset.key],
+      what: "reject as " + button.dataset.reason.replace(/_/g, " "),
+      run: () => decide("reject", button.dataset.reason),
+    }));
+    return [
+      { keys: ["j"], what: "next comment", run: () => select(state.selected + 1, true) },
+      { keys: ["k"], what: "previous comment", run: () => select(state.selected - 1, true) },
+      { keys: ["c"], what: "claim 10 comments, in the order chosen beside the button", run: () => claim() },
+      { keys: ["a"], what: "approve the selected comment", run: () => decide("approve") },
+      ...rejects,
+      { keys: ["r"], what: "reject without a reason (not learned from)", run: () => decide("reject") },
+      { keys: ["?"], what: "show or hide this list", run: () => toggleKeys() },
+    ];
+  }
+
+  // Listed too: the list box's own keys (queueKey, while a queue row has the focus) and the
+  // dialog's own Esc.
+  const OTHER_KEYS = [
+    { keys: ["↓", "↑"], what: "next / previous comment, in the queue" },
+    { keys: ["Home", "End"], what: "first / last comment, in the queue" },
+    { keys: ["Esc"], what: "close this list" },
+  ];
+
+  function renderKeyList() {
+    const rows = [...keyTable(), ...OTHER_KEYS].map((entry) => {
+      const row = el("div", "key-row");
+      const term = el("dt");
+      entry.keys.forEach((key, n) => {
+        if (n) term.append(" / ");
+        term.append(el("kbd", null, key));
+      });
+      row.append(term, el("dd", null, entry.what));
+      return row;
+    });
+    $("key-list").replaceChildren(...rows);
+  }
+
+  function toggleKeys() {
+    const dialog = $("keys-dialog");
+    if (dialog.open) {
+      dialog.close();
+      return;
+    }
+    state.keysOpener = document.activeElement;
+    dialog.showModal();
+  }
+
+  function keysClosed() {
+    const opener = state.keysOpener;
+    state.keysOpener = null;
+    if (opener && opener.isConnected && opener !== document.body) opener.focus();
+    else if ($("queue").children[state.selected]) $("queue").children[state.selected].focus();
+  }
+
+  function queueKey(event) {
+    const moves = {
+      ArrowDown: state.selected + 1,
+      ArrowUp: state.selected - 1,
+      Home: 0,
+      End: state.items.length - 1,
+    };
+    if (!(event.key in moves)) return false;
+    event.preventDefault();
+    select(moves[event.key], true);
+    return true;
+  }
+
   function onKey(event) {
-    if (event.ctrlKey || event.metaKey || event.altKey || !state.me) return;
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
     const target = event.target;
     if (target instanceof HTMLInputElement || target instanceof HTMLSelectElement || target instanceof HTMLTextAreaElement) return;
-    const keys = {
-      j: () => select(state.selected + 1),
-      k: () => select(state.selected - 1),
-      a: () => decide("approve"),
-      r: () => decide("reject"),
-      c: () => claim(),
-    };
-    for (const button of rejectButtons()) keys[button.dataset.key] = () => decide("reject", button.dataset.reason);
-    const run = keys[event.key];
-    if (run) {
+    if ($("keys-dialog").open) {
+      // The dialog is modal: no key acts on the page behind it (Esc is the dialog's own).
+      if (event.key === "?") {
+        event.preventDefault();
+        toggleKeys();
+      }
+      return;
+    }
+    if (event.key !== "?" && !state.me) return;
+    if (target instanceof Element && target.closest("#queue") && queueKey(event)) return;
+    const entry = keyTable().find((e) => e.keys.includes(event.key));
+    if (entry) {
       event.preventDefault();
-      run();
+      entry.run();
     }
   }
 
@@ -345,6 +453,15 @@
     $("approve").addEventListener("click", () => decide("approve"));
     $("reject").addEventListener("click", () => decide("reject"));
     for (const button of rejectButtons()) button.addEventListener("click", () => decide("reject", button.dataset.reason));
+    $("queue").addEventListener("click", (event) => {
+      const row = event.target instanceof Element ? event.target.closest(".row") : null;
+      if (row) select(state.items.findIndex((i) => i.comment_id === row.dataset.id));
+    });
+    renderKeyList();
+    $("keys-open").addEventListener("click", toggleKeys);
+    $("keys-close").addEventListener("click", () => $("keys-dialog").close());
+    $("keys-dialog").addEventListener("close", keysClosed);
+    new ResizeObserver(() => focusableWhileScrolling($("d-text"))).observe($("d-text"));
     document.addEventListener("keydown", onKey);
     if (sessionStorage.getItem(TOKEN_KEY)) signIn();
     else signOut();
