@@ -22,6 +22,7 @@ PREFIX: Final = "MODERATION_"
 # defaults to 60% of it and must leave at least this much.
 CORAL_BUDGET_SHARE: Final = 0.6
 CORAL_MARGIN_MS: Final = 50
+DEFAULT_MAX_TEXT_CHARS: Final = 20_000  # MODERATION_MAX_TEXT_CHARS
 T = TypeVar("T")
 
 
@@ -113,7 +114,7 @@ class Settings:  # secrets are kept out of repr: settings may be logged
             instance_id=instance_id,
             transactional_id=r.get("TRANSACTIONAL_ID", _name, f"{group_id}-{instance_id}"),
             batch_max_records=r.get("BATCH_MAX_RECORDS", _int_in(1, 100_000), 500),
-            max_text_chars=r.get("MAX_TEXT_CHARS", _int_in(1, 1_000_000), 20_000),
+            max_text_chars=r.get("MAX_TEXT_CHARS", _int_in(1, 1_000_000), DEFAULT_MAX_TEXT_CHARS),
             max_message_bytes=r.get("MAX_MESSAGE_BYTES", _int_in(1024, 100_000_000), 1_000_000),
             log_level=r.get("LOG_LEVEL", _log_level, "INFO"),
             kafka_retry_max_seconds=r.get("KAFKA_RETRY_MAX_SECONDS", _float_in(0.1, 600), 30.0),
