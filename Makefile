@@ -9,7 +9,7 @@ export MODERATION_STATE_DIR ?= $(CURDIR)/.state
 KAFKA := deploy/kafka/kafka.sh
 PYTEST_ARGS ?=
 
-.PHONY: help venv run test lint typecheck unit integration kafka-up kafka-down pg-up pg-down train bench bench-semantic clean
+.PHONY: help venv run test lint typecheck unit integration kafka-up kafka-down pg-up pg-down train bench bench-semantic clean openapi
 
 help:
 	@echo "make run         local Kafka + trained model + the service + sample traffic"
@@ -18,6 +18,7 @@ help:
 	@echo "make kafka-down  stop it"
 	@echo "make pg-up       start the local PostgreSQL for the store tests"
 	@echo "make train       train the model into \$$MODERATION_STATE_DIR/model"
+	@echo "make openapi     regenerate docs/openapi.json from the code (commit it)"
 	@echo "make bench       benchmarks (not part of make test)"
 	@echo "make bench-semantic  what sentence embeddings would add and cost (own venv)"
 	@echo "make clean       remove .venv and .state"
@@ -60,6 +61,12 @@ typecheck: venv
 # Every test, the Kafka ones included: pytest's exit code 5 (no tests ran) fails too.
 test: venv lint typecheck kafka-up pg-up
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The committed snapshot of the OpenAPI document; tests/unit/http/test_openapi.py fails when
+# it differs from what the code builds.
+openapi: venv
+	@mkdir -p docs
+	$(BIN)/python -m service.http.openapi docs/openapi.json
 
 unit: venv
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)

@@ -321,6 +321,7 @@ async def _serve(
                 body_format=BodyFormat(settings.coral_format),
             ),
             moderate_budget_seconds=settings.moderate_budget_seconds,
+            max_text_chars=settings.max_text_chars,
             perspective=PerspectiveApi(
                 tokens,
                 moderator,

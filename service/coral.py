@@ -87,6 +87,18 @@ _REJECTION_CODES: Final[dict[ReasonCode | ModeratorReason, str]] = {
     ReasonCode.FLOOD: "SPAM",
 }
 _MAX_EXPLANATION: Final = 1000
+OTHER_REJECTION: Final = "OTHER"
+REJECTION_CODES: Final = (*sorted(set(_REJECTION_CODES.values())), OTHER_REJECTION)
+FLAG_TOXIC: Final = "COMMENT_DETECTED_TOXIC"
+FLAG_SPAM: Final = "COMMENT_DETECTED_SPAM"
+
+
+class AnswerStatus(StrEnum):
+    """The `status` of our answer to Coral (a 204 says no objection)."""
+
+    APPROVED = "APPROVED"
+    REJECTED = "REJECTED"
+    SYSTEM_WITHHELD = "SYSTEM_WITHHELD"  # waits in Coral's own queue
 
 
 class StaffPolicy(StrEnum):
@@ -213,7 +225,7 @@ def rejection_reason(decision: Decision) -> dict[str, str]:
     does), and every reason's detail as the explanation."""
     code = next(
         (_REJECTION_CODES[r.code] for r in decision.reasons if r.code in _REJECTION_CODES),
-        "OTHER",
+        OTHER_REJECTION,
     )
     explanation = "; ".join(r.detail for r in decision.reasons)
     return {"code": code, "detailedExplanation": explanation[:_MAX_EXPLANATION]}
@@ -222,19 +234,19 @@ def rejection_reason(decision: Decision) -> dict[str, str]:
 def answer(decision: Decision, on_approve: ApproveAnswer) -> dict[str, Any] | None:
     """Our decision in Coral's words; None: answer 204, no objection."""
     if decision.action is Action.APPROVE:
-        return {"status": "APPROVED"} if on_approve is ApproveAnswer.APPROVE else None
+        return {"status": AnswerStatus.APPROVED} if on_approve is ApproveAnswer.APPROVE else None
     codes = {reason.code for reason in decision.reasons}
     actions = []
     if codes & _TOXIC_CODES:
-        actions.append({"actionType": "FLAG", "reason": "COMMENT_DETECTED_TOXIC"})
+        actions.append({"actionType": "FLAG", "reason": FLAG_TOXIC})
     if codes & _SPAM_CODES:
-        actions.append({"actionType": "FLAG", "reason": "COMMENT_DETECTED_SPAM"})
-    reply: dict[str, Any] = {"status": "SYSTEM_WITHHELD"}  # waits in Coral's own queue
+        actions.append({"actionType": "FLAG", "reason": FLAG_SPAM})
+    reply: dict[str, Any] = {"status": AnswerStatus.SYSTEM_WITHHELD}
     if decision.action is Action.REJECT:
         reply = {
-            "status": "REJECTED",
+            "status": AnswerStatus.REJECTED,
             "moderationAction": {
-                "status": "REJECTED",
+                "status": AnswerStatus.REJECTED,
                 "rejectionReason": rejection_reason(decision),
             },
         }

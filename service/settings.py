@@ -27,6 +27,7 @@ CORAL_MARGIN_MS: Final = 50
 # 27% and sends 26% of all comments to review, and 0.9 auto-rejects 0.04% of the good ones
 # (README "Thresholds on news comments" has the table and the command).
 DEFAULT_ABUSE_THRESHOLDS: Final = (0.3, 0.9)
+DEFAULT_MAX_TEXT_CHARS: Final = 20_000  # MODERATION_MAX_TEXT_CHARS
 T = TypeVar("T")
 
 
@@ -118,7 +119,7 @@ class Settings:  # secrets are kept out of repr: settings may be logged
             instance_id=instance_id,
             transactional_id=r.get("TRANSACTIONAL_ID", _name, f"{group_id}-{instance_id}"),
             batch_max_records=r.get("BATCH_MAX_RECORDS", _int_in(1, 100_000), 500),
-            max_text_chars=r.get("MAX_TEXT_CHARS", _int_in(1, 1_000_000), 20_000),
+            max_text_chars=r.get("MAX_TEXT_CHARS", _int_in(1, 1_000_000), DEFAULT_MAX_TEXT_CHARS),
             max_message_bytes=r.get("MAX_MESSAGE_BYTES", _int_in(1024, 100_000_000), 1_000_000),
             log_level=r.get("LOG_LEVEL", _log_level, "INFO"),
             kafka_retry_max_seconds=r.get("KAFKA_RETRY_MAX_SECONDS", _float_in(0.1, 600), 30.0),

@@ -42,6 +42,7 @@ from service.perspective.api import PerspectiveApi
 from service.perspective.protocol import PerspectiveError
 from service.policy_control import PolicyControl
 from service.review_service import ReviewService
+from service.settings import DEFAULT_MAX_TEXT_CHARS
 from service.sync_moderation import SyncModerator
 
 log = logging.getLogger(__name__)
@@ -163,14 +164,17 @@ def build_app(
     coral: CoralConfig | None = None,
     moderate_budget_seconds: float = 1.0,
     perspective: PerspectiveApi | None = None,
+    max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
 ) -> web.Application:
+    """The app; `max_text_chars` (MODERATION_MAX_TEXT_CHARS) is the limit the OpenAPI document
+    states, the one the pipeline and the Perspective API enforce."""
     app = web.Application(
         middlewares=[errors_as_json, bearer_auth], client_max_size=client_max_size
     )
     app[REVIEW] = review
     app[TOKENS] = auth
     app[READINESS] = readiness or _always_ready
-    app[OPENAPI] = json.dumps(document(), indent=1).encode()
+    app[OPENAPI] = json.dumps(document(max_text_chars=max_text_chars), indent=1).encode()
     if policy is not None:
         app[POLICY] = policy
     if moderator is not None:

@@ -21,8 +21,13 @@ from service.domain.model import Scores, SubScore
 from service.html_text import html_to_text
 
 PROBABILITY: Final = "PROBABILITY"
-_SCORE_TYPES: Final = frozenset({PROBABILITY, "SCORE_TYPE_UNSPECIFIED"})
-_PLAIN_TYPES: Final = frozenset({"PLAIN_TEXT", "TEXT_TYPE_UNSPECIFIED"})
+SCORE_TYPES: Final = (PROBABILITY, "SCORE_TYPE_UNSPECIFIED")
+HTML: Final = "HTML"
+TEXT_TYPES: Final = ("PLAIN_TEXT", HTML, "TEXT_TYPE_UNSPECIFIED")
+_SCORE_TYPES: Final = frozenset(SCORE_TYPES)
+_PLAIN_TYPES: Final = frozenset(TEXT_TYPES) - {HTML}
+# `comment.text` may be this many times the scored limit: HTML is scored as its text
+HTML_TEXT_FACTOR: Final = 20
 MAX_TOKEN_CHARS: Final = 4096  # clientToken, sessionId
 MAX_COMMUNITY_CHARS: Final = 256
 MAX_LANGUAGES: Final = 16
@@ -188,11 +193,11 @@ def _attribute(name: str) -> Attribute:
 
 def _comment(doc: Mapping[str, Any], max_chars: int) -> CommentText:
     comment = _object(doc.get("comment"), "comment")
-    text = _string(comment.get("text", ""), "comment.text", 20 * max_chars)
+    text = _string(comment.get("text", ""), "comment.text", HTML_TEXT_FACTOR * max_chars)
     kind = comment.get("type")
-    if kind is not None and kind != "HTML" and kind not in _PLAIN_TYPES:
+    if kind is not None and kind != HTML and kind not in _PLAIN_TYPES:
         raise invalid('comment.type must be "PLAIN_TEXT" or "HTML".')
-    html = kind == "HTML"
+    html = kind == HTML
     scored = html_to_text(text) if html else text
     if not scored.strip():
         raise invalid("Comment text was empty.")

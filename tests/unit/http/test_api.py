@@ -68,6 +68,8 @@ API_ROUTES = [
     ("POST", "/api/v1/decisions"),
     ("GET", "/api/v1/audit"),
     ("GET", "/api/v1/stats"),
+    ("POST", "/api/v1/admin/policy/reload"),
+    ("POST", "/api/v1/moderate"),
     ("GET", "/api/v1/no-such-route"),
 ]
 
@@ -86,22 +88,15 @@ async def test_every_api_route_refuses_a_missing_or_unknown_token(
     assert store.items["herald", "c-1"].status is ReviewStatus.PENDING
 
 
-def test_the_route_table_and_the_openapi_document_agree(client: Client) -> None:
-    served = {
-        (route.method, route.resource.canonical)
-        for route in client.app.router.routes()
-        if route.resource is not None and route.resource.canonical.startswith(("/api", "/h", "/r"))
-    }
+def test_the_token_test_covers_every_api_route() -> None:
     documented = {
-        (method.upper(), path)
+        (method.upper(), path.replace("{site_id}", "herald").replace("{comment_id}", "c-1"))
         for path, operations in document()["paths"].items()
+        if path.startswith("/api/")
         for method in operations
         if method != "parameters"
     }
-    assert served == documented
-    assert {path for _, path in API_ROUTES[:-1]} <= {
-        p.replace("{site_id}", "herald").replace("{comment_id}", "c-1") for _, p in documented
-    }
+    assert set(API_ROUTES[:-1]) == documented
 
 
 async def test_health_needs_no_token(client: Client) -> None:
