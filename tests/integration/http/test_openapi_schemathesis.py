@@ -1,20 +1,31 @@
 """Schemathesis against the served OpenAPI document: the API, over the real SQLite store, never
-answers with a server error or with a response the document does not describe."""
+answers with a server error or with a response the document does not describe.
+
+The app runs as `serve` wires it (a policy file, the synchronous moderator, Coral's phase, the
+Perspective-compatible API) over a fake model, so that the success answers of every route are
+generated and checked too, not only the refusals: the admin token is the bearer, a site token
+the Perspective key, and Coral's requests are signed with its secret."""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
+import string
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 import schemathesis
 from aiohttp import web
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.parameters import ParameterLocation
 from schemathesis.generation.modes import GenerationMode
@@ -26,13 +37,25 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from classifier import normalize
+from service.adapters.codec import Limits
+from service.adapters.metrics import PrometheusMetrics
 from service.adapters.sql.store import SqlReviewStore
-from service.domain.model import Action, Reason, ReasonCode, Scores
+from service.auth import Identity, Role, TokenRegistry
+from service.coral import CoralConfig
+from service.domain.model import Action, Comment, Reason, ReasonCode, Scores
+from service.domain.policy import Policy, SitePolicy, Thresholds
 from service.domain.review import StoredComment
 from service.http.app import app_runner, build_app
 from service.http.openapi import document
+from service.http.openapi.integrations import CORAL_PATH
+from service.perspective.api import PerspectiveApi, PerspectiveConfig
+from service.pipeline import Pipeline, Topics
+from service.policy_control import PolicyControl
+from service.rate_limit import RateLimiter
 from service.review_service import ReviewService
-from tests.http_helpers import ROOT, bearer, registry
+from service.sync_moderation import SyncModerator
+from tests.http_helpers import ROOT, bearer
 
 CHECKS = [
     not_a_server_error,
@@ -44,9 +67,57 @@ CHECKS = [
 ]
 
 
+SITE_KEY = "herald-cms-site-token-for-perspective"
+CORAL_SECRET = b"whsec-schemathesis-0123456789"
+BASE = SitePolicy(Thresholds(0.5, 0.9), Thresholds(0.5, 0.9))
+POLICY_FILE = 'version = "p-2"\n[defaults.thresholds.abuse]\nreject_at = 0.8\n'
+MAX_TEXT_CHARS = 2000
+BUDGET_SECONDS = 5.0  # generous: a decision pending (503) would hide the success answer
+
+
 class _Clock:
     def now(self) -> datetime:
         return datetime.now(UTC)
+
+
+class _Model:
+    """Every verdict, by the text's length; abuse sub-scores for every other length."""
+
+    version = "m-1"
+
+    def score(self, comments: Sequence[Comment]) -> list[Scores]:
+        out = []
+        for c in comments:
+            spam, abuse = (len(c.text) % 11) / 10, (len(c.text) % 7) / 6
+            subs = abuse / 2 if len(c.text) % 2 else None
+            out.append(Scores(spam, abuse, subs, subs, subs, subs, subs))
+        return out
+
+
+def _tokens() -> TokenRegistry:
+    def entry(token: str, identity: Identity) -> tuple[Identity, str]:
+        return identity, hashlib.sha256(token.encode()).hexdigest()
+
+    return TokenRegistry(
+        [
+            entry(ROOT, Identity("root", Role.ADMIN, None)),
+            entry(SITE_KEY, Identity("herald-cms", Role.SITE, frozenset({"herald"}))),
+        ]
+    )
+
+
+class _CoralSignature(requests.auth.AuthBase):
+    """Signs the body as Coral does, if the case sends the header at all (a negative case
+    without it must go out without it)."""
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        if "X-Coral-Signature" in request.headers:
+            raw = request.body or b""
+            raw = raw.encode() if isinstance(raw, str) else raw
+            assert isinstance(raw, bytes), "schemathesis sends the body in one piece"
+            digest = hmac.new(CORAL_SECRET, raw, hashlib.sha256).hexdigest()
+            request.headers["X-Coral-Signature"] = f"sha256={digest}"
+        return request
 
 
 def _comment(n: int, action: Action) -> StoredComment:
@@ -96,8 +167,45 @@ class _ServerThread(threading.Thread):
         await store.record_decisions(
             [_comment(n, Action.REVIEW if n % 4 else Action.APPROVE) for n in range(12)]
         )
-        service = ReviewService(store, _Clock(), decisions_topic="decisions")
-        runner = app_runner(build_app(service, registry()))
+        clock, tokens = _Clock(), _tokens()
+        policy_file = self.db.parent / "policy.toml"
+        policy_file.write_text(POLICY_FILE)
+        control = PolicyControl(
+            policy_file,
+            base=BASE,
+            fallback=Policy("env-1", BASE),
+            normalize=normalize,
+            store=store,
+            clock=clock,
+            on_change=lambda _: None,
+        )
+        pipeline = Pipeline(
+            _Model(), control.load(), clock, Topics(decisions="decisions"), Limits(MAX_TEXT_CHARS)
+        )
+        control.on_change = pipeline.set_policy
+        executor = ThreadPoolExecutor(max_workers=1)
+        moderator = SyncModerator(pipeline, store, clock, executor, decisions_topic="decisions")
+        app = build_app(
+            ReviewService(store, clock, decisions_topic="decisions"),
+            tokens,
+            policy=control,
+            moderator=moderator,
+            coral=CoralConfig(secrets=(CORAL_SECRET,), budget_seconds=BUDGET_SECONDS),
+            moderate_budget_seconds=BUDGET_SECONDS,
+            max_text_chars=MAX_TEXT_CHARS,
+            perspective=PerspectiveApi(
+                tokens,
+                moderator,
+                store,
+                store,
+                clock=clock,
+                limiter=RateLimiter(1_000_000, 1_000_000),
+                metrics=PrometheusMetrics(),
+                config=PerspectiveConfig(MAX_TEXT_CHARS, budget_seconds=BUDGET_SECONDS),
+                executor=executor,
+            ),
+        )
+        runner = app_runner(app)
         await runner.setup()
         try:
             site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -107,6 +215,8 @@ class _ServerThread(threading.Thread):
             await self._stopping.wait()
         finally:
             await runner.cleanup()
+            await moderator.drain()
+            executor.shutdown(wait=True)
             await store.close()
 
     def stop(self) -> None:
@@ -151,9 +261,14 @@ def test_api_conforms_to_its_openapi_document(
     if mode is GenerationMode.NEGATIVE:  # only what takes input can be given invalid input
         operations = [op for op in operations if op.query or op.path_parameters or op.body]
 
+    statuses: dict[str, set[int]] = {}
     for operation in operations:
+        statuses[_name(operation)] = set()
+        strategy = operation.as_strategy(generation_mode=mode)
+        if mode is GenerationMode.POSITIVE:
+            strategy = st.one_of(strategy, st.builds(_known, strategy, KNOWN_ITEMS, WORDS))
 
-        @given(case=operation.as_strategy(generation_mode=mode))
+        @given(case=strategy)
         @settings(
             max_examples=20,
             deadline=None,
@@ -164,12 +279,58 @@ def test_api_conforms_to_its_openapi_document(
         def conforms(case: Any) -> None:
             # A negative case may drop or mangle the Authorization header: then it must go out
             # as generated (and be refused), not be mended by our token.
-            mangled = case._meta is not None and case._meta.is_negative_at(ParameterLocation.HEADER)
-            case.call_and_validate(
+            mangled = _negative_at(case, ParameterLocation.HEADER)
+            response = case.call_and_validate(
                 base_url=server.url,
-                headers={} if mangled else bearer(ROOT),
+                headers={} if mangled else _credentials(case),
                 checks=CHECKS,
                 timeout=10,
+                auth=_CoralSignature(),
             )
+            statuses[_name(case.operation)].add(response.status_code)
 
         conforms()
+
+    if mode is GenerationMode.POSITIVE:  # every success answer was checked against its schema
+        assert [op for op, codes in statuses.items() if 200 not in codes] == []
+
+
+def _name(operation: Any) -> str:
+    return f"{operation.method.upper()} {operation.path}"
+
+
+def _negative_at(case: Any, location: ParameterLocation) -> bool:
+    return case._meta is not None and bool(case._meta.is_negative_at(location))
+
+
+def _credentials(case: Any) -> dict[str, str]:
+    """The bearer token, or for the Perspective routes the key: schemathesis generates the
+    key itself (in `?key=` or the header, its security schemes); a valid one replaces it
+    where the case is not meant to be invalid."""
+    if not case.operation.path.startswith("/v1alpha1/"):
+        return bearer(ROOT)
+    if case.query and "key" in case.query:
+        if not _negative_at(case, ParameterLocation.QUERY):
+            case.query = {**case.query, "key": SITE_KEY}
+        return {}
+    return {"X-Goog-Api-Key": SITE_KEY}
+
+
+# Known data for the cases that need it to succeed: the ids of queued items, a Coral comment
+# on a known site, a Perspective comment of plain words for the key's own site (random ids,
+# sites, texts and language tags are mostly refused or, in Coral's phase, answered 204).
+KNOWN_ITEMS = st.sampled_from([f"c-{n}" for n in range(12) if n % 4])
+WORDS = st.text(alphabet=string.ascii_lowercase + " ", min_size=1, max_size=24)
+
+
+def _known(case: Any, comment_id: str, words: str) -> Any:
+    if case.path_parameters and "comment_id" in case.path_parameters:
+        case.path_parameters = {"site_id": "herald", "comment_id": comment_id}
+    if case.operation.path == CORAL_PATH and isinstance(case.body, dict):
+        case.body = {**case.body, "site": {"id": "herald"}, "comment": {"body": f"<p>{words}</p>"}}
+    if case.operation.path.startswith("/v1alpha1/") and isinstance(case.body, dict):
+        body = {k: v for k, v in case.body.items() if k not in {"languages", "communityId"}}
+        case.body = {**body, "comment": {"text": f"{words}."}}
+        if "attributeScores" in body:  # suggestscore: a score to learn from
+            case.body["attributeScores"] = {"SPAM": {"summaryScore": {"value": len(words) / 24}}}
+    return case
