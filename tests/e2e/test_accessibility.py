@@ -6,10 +6,6 @@ keyboard focus is visible."""
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +13,12 @@ import aiohttp
 import pytest
 from playwright.async_api import Browser, Page, Request, expect
 
-from service.auth import add_token
-from tests.kafka_helpers import KafkaTopics, ServiceProcess, kcat_produce, wait_until
+from tests.e2e.stack import SITE, served, sign_in
+from tests.kafka_helpers import KafkaTopics, kcat_produce, wait_until
+from tests.node_packages import install_node_packages
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
-NODE_DIR = Path(__file__).resolve().parents[1] / "node"
-SITE = "herald"
 PAGE_SIZE = 100  # the page asks for at most this many queued comments
 # Texts the tiny model scores low, in between (0.5 to 0.8) and high, so that every level of
 # score badge is drawn and checked for contrast.
@@ -42,19 +37,7 @@ AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practi
 @pytest.fixture(scope="module")
 def axe_script(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """axe-core's browser build, installed from tests/node's lockfile."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        pytest.fail("node and npm are needed (Debian: apt-get install nodejs npm)")
-    folder = tmp_path_factory.mktemp("node-axe")
-    for name in ("package.json", "package-lock.json"):
-        shutil.copy(NODE_DIR / name, folder / name)
-    subprocess.run(
-        [npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"],
-        cwd=folder,
-        check=True,
-        timeout=300,
-        capture_output=True,
-    )
+    folder = install_node_packages(tmp_path_factory.mktemp("node-axe"))
     return folder / "node_modules" / "axe-core" / "axe.min.js"
 
 
@@ -114,50 +97,11 @@ async def _post(url: str, token: str, body: dict[str, Any]) -> int:
         return response.status
 
 
-@asynccontextmanager
-async def served(
-    topics: KafkaTopics, model: Path, tmp_path: Path
-) -> AsyncIterator[tuple[str, str]]:
-    """The service, every comment to review; yields (base URL, a moderator's token)."""
-    tokens = tmp_path / "tokens.json"
-    token = add_token(tokens, "alice", "moderator", [SITE])
-    add_token(tokens, "root", "admin", ["*"])  # the service refuses to start without an admin
-    service = ServiceProcess(
-        topics.env()
-        | {
-            "MODERATION_MODEL_PATH": str(model),
-            "MODERATION_TOKENS_FILE": str(tokens),
-            "MODERATION_INSTANCE_ID": f"e2e-{topics.group_id}",
-            "MODERATION_SPAM_APPROVE_BELOW": "0",
-            "MODERATION_SPAM_REJECT_AT": "1",
-            "MODERATION_ABUSE_APPROVE_BELOW": "0",
-            "MODERATION_ABUSE_REJECT_AT": "1",
-        },
-        tmp_path / "service.log",
-    )
-    url = f"http://127.0.0.1:{service.http_port}"
-    try:
-
-        async def up() -> bool:
-            assert service.proc.poll() is None, service.log_path.read_text()[-3000:]
-            return await _status(f"{url}/healthz") == 200
-
-        await wait_until(up, 60, "the service's /healthz")
-        yield url, token
-    finally:
-        service.ensure_dead()
-
-
-async def sign_in(page: Page, url: str, token: str) -> None:
-    await page.goto(url + "/")
-    await page.fill("#token", token)
-    await page.press("#token", "Enter")
-
-
 async def test_axe_finds_no_violation_on_sign_in_the_full_queue_and_an_item(
     topics: KafkaTopics, tiny_model: Path, tmp_path: Path, browser: Browser, axe_script: Path
 ) -> None:
-    async with served(topics, tiny_model, tmp_path) as (url, token):
+    async with served(topics, tiny_model, tmp_path) as stack:
+        url, token = stack.url, stack.token
         # More than a page, from five authors; three of Reader 1's are decided below.
         count = PAGE_SIZE + 5
         kcat_produce(
@@ -213,7 +157,8 @@ async def test_axe_finds_no_violation_on_sign_in_the_full_queue_and_an_item(
 async def test_the_keys_dialog_opens_and_closes_by_keyboard_and_the_focus_shows(
     topics: KafkaTopics, tiny_model: Path, tmp_path: Path, browser: Browser, axe_script: Path
 ) -> None:
-    async with served(topics, tiny_model, tmp_path) as (url, token):
+    async with served(topics, tiny_model, tmp_path) as stack:
+        url, token = stack.url, stack.token
         kcat_produce(
             topics.comments,
             [_event(f"c-{n}", TEXTS[n], n) for n in range(3)],

@@ -9,17 +9,15 @@ import signal
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 from playwright.async_api import Browser, Dialog, expect
 
-from service.auth import add_token
-from tests.kafka_helpers import KafkaTopics, ServiceProcess, kcat_consume, kcat_produce, wait_until
+from tests.e2e.stack import SITE, served
+from tests.kafka_helpers import KafkaTopics, kcat_consume, kcat_produce, wait_until
 from tests.schemas import validate
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
-SITE = "herald"
 HOSTILE_TEXT = "<img src=x onerror=\"document.title='pwned'\">"
 HOSTILE_AUTHOR = "<script>alert(1)</script>"
 PLAIN_TEXT = "Is this a fair comment about the council budget?"
@@ -28,14 +26,6 @@ PLAIN_TEXT = "Is this a fair comment about the council budget?"
 def _event(comment_id: str, text: str, author: dict[str, str]) -> tuple[bytes, bytes]:
     doc = {"id": comment_id, "site_id": SITE, "text": text, "author": author}
     return f"{SITE}:{comment_id}".encode(), json.dumps(doc).encode()
-
-
-async def _healthy(url: str) -> bool:
-    try:
-        async with aiohttp.ClientSession() as session, session.get(f"{url}/healthz") as response:
-            return response.status == 200
-    except aiohttp.ClientError:
-        return False
 
 
 def _moderator_decision(topic: str, comment_id: str) -> dict[str, Any] | None:
@@ -49,31 +39,8 @@ def _moderator_decision(topic: str, comment_id: str) -> dict[str, Any] | None:
 async def test_a_moderator_rejects_a_comment_with_a_keypress_and_hostile_text_stays_text(
     topics: KafkaTopics, tiny_model: Path, tmp_path: Path, browser: Browser
 ) -> None:
-    tokens = tmp_path / "tokens.json"
-    token = add_token(tokens, "alice", "moderator", [SITE])
-    add_token(tokens, "root", "admin", ["*"])  # the service refuses to start without an admin
-    service = ServiceProcess(
-        topics.env()
-        | {
-            "MODERATION_MODEL_PATH": str(tiny_model),
-            "MODERATION_TOKENS_FILE": str(tokens),
-            "MODERATION_INSTANCE_ID": f"e2e-{topics.group_id}",
-            # every score is between the thresholds: everything goes to review
-            "MODERATION_SPAM_APPROVE_BELOW": "0",
-            "MODERATION_SPAM_REJECT_AT": "1",
-            "MODERATION_ABUSE_APPROVE_BELOW": "0",
-            "MODERATION_ABUSE_REJECT_AT": "1",
-        },
-        tmp_path / "service.log",
-    )
-    url = f"http://127.0.0.1:{service.http_port}"
-    try:
-
-        async def up() -> bool:
-            assert service.proc.poll() is None, service.log_path.read_text()[-3000:]
-            return await _healthy(url)
-
-        await wait_until(up, 60, "the service's /healthz")
+    async with served(topics, tiny_model, tmp_path) as stack:
+        url, token, service = stack.url, stack.token, stack.service
         kcat_produce(
             topics.comments,
             [
@@ -144,6 +111,4 @@ async def test_a_moderator_rejects_a_comment_with_a_keypress_and_hostile_text_st
 
         service.signal(signal.SIGTERM)
         assert await service.wait(60) == 0
-    finally:
-        service.ensure_dead()
     assert token not in service.log_path.read_text()

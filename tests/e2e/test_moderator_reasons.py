@@ -13,13 +13,12 @@ import pytest
 from playwright.async_api import Browser, expect
 
 from service.adapters.sql.store import SqlReviewStore
-from service.auth import add_token
 from service.domain.feedback import ReasonSource, TrainingLabel
-from tests.kafka_helpers import KafkaTopics, ServiceProcess, kcat_consume, kcat_produce, wait_until
+from tests.e2e.stack import SITE, served, sign_in
+from tests.kafka_helpers import KafkaTopics, kcat_consume, kcat_produce, wait_until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
-SITE = "herald"
 # insulting, so the model believes abuse; the moderator says it is spam (say, a bot's insult)
 INSULT = "You are a stupid worthless idiot and everyone hates you"
 # an advert, so the model believes spam; the moderator says it is abuse (say, it harasses)
@@ -58,32 +57,8 @@ def _decision_reasons(topic: str) -> dict[str, str]:
 async def test_a_moderator_rejects_against_the_models_belief_and_the_labels_say_so(
     topics: KafkaTopics, tiny_model: Path, tmp_path: Path, browser: Browser
 ) -> None:
-    tokens = tmp_path / "tokens.json"
-    token = add_token(tokens, "alice", "moderator", [SITE])
-    add_token(tokens, "root", "admin", ["*"])  # the service refuses to start without an admin
-    service = ServiceProcess(
-        topics.env()
-        | {
-            "MODERATION_MODEL_PATH": str(tiny_model),
-            "MODERATION_TOKENS_FILE": str(tokens),
-            "MODERATION_INSTANCE_ID": f"e2e-{topics.group_id}",
-            # every score is between the thresholds: everything goes to review
-            "MODERATION_SPAM_APPROVE_BELOW": "0",
-            "MODERATION_SPAM_REJECT_AT": "1",
-            "MODERATION_ABUSE_APPROVE_BELOW": "0",
-            "MODERATION_ABUSE_REJECT_AT": "1",
-        },
-        tmp_path / "service.log",
-    )
-    url = f"http://127.0.0.1:{service.http_port}"
-    try:
-
-        async def up() -> bool:
-            assert service.proc.poll() is None, service.log_path.read_text()[-3000:]
-            status, _ = await _get(f"{url}/healthz", token)
-            return status == 200
-
-        await wait_until(up, 60, "the service's /healthz")
+    async with served(topics, tiny_model, tmp_path) as stack:
+        url, token, service = stack.url, stack.token, stack.service
         kcat_produce(
             topics.comments,
             [_event("c-insult", INSULT), _event("c-advert", ADVERT), _event("c-plain", PLAIN)],
@@ -91,9 +66,7 @@ async def test_a_moderator_rejects_against_the_models_belief_and_the_labels_say_
         )
 
         page = await browser.new_page()
-        await page.goto(url + "/")
-        await page.fill("#token", token)
-        await page.press("#token", "Enter")
+        await sign_in(page, url, token)
         queue = page.locator("#queue")
         rows = {
             cid: queue.locator(".row", has_text=text)
@@ -161,8 +134,6 @@ async def test_a_moderator_rejects_against_the_models_belief_and_the_labels_say_
 
         service.signal(signal.SIGTERM)
         assert await service.wait(60) == 0
-    finally:
-        service.ensure_dead()
 
     store = SqlReviewStore.from_url(service.env["MODERATION_DATABASE_URL"])
     try:

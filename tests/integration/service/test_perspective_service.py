@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -28,8 +27,8 @@ from service.auth import add_token
 from service.domain.feedback import ReasonSource, TrainingLabel
 from service.perspective.api import comment_id
 from tests.kafka_helpers import KafkaTopics, ServiceProcess, kcat_consume, wait_until
+from tests.node_packages import install_node_packages
 
-NODE_DIR = Path(__file__).resolve().parents[2] / "node"
 PRODUCTION = ["TOXICITY", "SEVERE_TOXICITY", "INSULT", "PROFANITY", "THREAT", "IDENTITY_ATTACK"]
 TOXIC = "You are a stupid idiot and I hate you, moron."
 CLEAN = "Thank you for this thoughtful article about the city budget."
@@ -115,20 +114,7 @@ def service(
 @pytest.fixture(scope="module")
 def perspective_client(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder with `perspective-api-client` installed from tests/node's lockfile."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        pytest.fail("node and npm are needed (Debian: apt-get install nodejs npm)")
-    folder = tmp_path_factory.mktemp("node-client")
-    for name in ("package.json", "package-lock.json", "perspective_client.js"):
-        shutil.copy(NODE_DIR / name, folder / name)
-    subprocess.run(
-        [npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"],
-        cwd=folder,
-        check=True,
-        timeout=300,
-        capture_output=True,
-    )
-    return folder
+    return install_node_packages(tmp_path_factory.mktemp("node-client"), "perspective_client.js")
 
 
 def run_client(folder: Path, service: Service, calls: list[dict[str, Any]]) -> dict[str, Any]:
