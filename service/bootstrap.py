@@ -30,6 +30,7 @@ from service.domain.errors import InvalidPolicy, ModerationError, StoreFailed, S
 from service.domain.policy import Policy
 from service.feedback import FeedbackHandler
 from service.http.app import app_runner, build_app
+from service.http.keys import Readiness
 from service.model_registry import ModelWatcher
 from service.perspective.api import PerspectiveApi, PerspectiveConfig
 from service.pipeline import Pipeline, Topics
@@ -129,6 +130,60 @@ def build(
         metrics=metrics,
     )
     return Components(pipeline, kafka, review, control, metrics, clock, language)
+
+
+def http_app(
+    settings: Settings,
+    parts: Components,
+    store: SqlReviewStore,
+    tokens: TokenRegistry,
+    executor: ThreadPoolExecutor,
+    *,
+    readiness: Readiness | None = None,
+) -> tuple[web.Application, SyncModerator]:
+    """The HTTP API as `serve` wires it (the review queue, policy control, synchronous
+    moderation, Coral's phase, the Perspective-compatible API) and its synchronous moderator,
+    whose scoring runs on `executor`; drain the moderator after the app stops."""
+    moderator = SyncModerator(
+        parts.pipeline,
+        store,
+        parts.clock,
+        executor,
+        decisions_topic=settings.topic_decisions,
+    )
+    app = build_app(
+        parts.review,
+        tokens,
+        readiness=readiness,
+        metrics=parts.metrics.registry,
+        policy=parts.control,
+        moderator=moderator,
+        coral=CoralConfig(
+            secrets=tuple(secret.encode() for secret in settings.coral_secrets),
+            budget_seconds=settings.coral_budget_seconds,
+            staff=StaffPolicy(settings.coral_staff),
+            on_approve=ApproveAnswer(settings.coral_on_approve),
+            body_format=BodyFormat(settings.coral_format),
+        ),
+        moderate_budget_seconds=settings.moderate_budget_seconds,
+        max_text_chars=settings.max_text_chars,
+        perspective=PerspectiveApi(
+            tokens,
+            moderator,
+            store,
+            store,
+            clock=parts.clock,
+            limiter=RateLimiter(settings.perspective_rate, settings.perspective_burst),
+            metrics=parts.metrics,
+            config=PerspectiveConfig(
+                max_text_chars=settings.max_text_chars,
+                budget_seconds=settings.perspective_budget_seconds,
+            ),
+            detector=parts.language,
+            executor=executor,
+        ),
+    )
+    return app, moderator
 
 
 def _load_model(path: Path) -> ModelClassifier:
@@ -299,44 +354,8 @@ async def _serve(
             return {"model": True, "store": store_ok, "kafka": pipeline.consuming}
 
         sync_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-score")
-        moderator = SyncModerator(
-            parts.pipeline,
-            store,
-            parts.clock,
-            sync_executor,
-            decisions_topic=settings.topic_decisions,
-        )
-        app = build_app(
-            parts.review,
-            tokens,
-            readiness=readiness,
-            metrics=parts.metrics.registry,
-            policy=parts.control,
-            moderator=moderator,
-            coral=CoralConfig(
-                secrets=tuple(secret.encode() for secret in settings.coral_secrets),
-                budget_seconds=settings.coral_budget_seconds,
-                staff=StaffPolicy(settings.coral_staff),
-                on_approve=ApproveAnswer(settings.coral_on_approve),
-                body_format=BodyFormat(settings.coral_format),
-            ),
-            moderate_budget_seconds=settings.moderate_budget_seconds,
-            max_text_chars=settings.max_text_chars,
-            perspective=PerspectiveApi(
-                tokens,
-                moderator,
-                store,
-                store,
-                clock=parts.clock,
-                limiter=RateLimiter(settings.perspective_rate, settings.perspective_burst),
-                metrics=parts.metrics,
-                config=PerspectiveConfig(
-                    max_text_chars=settings.max_text_chars,
-                    budget_seconds=settings.perspective_budget_seconds,
-                ),
-                detector=parts.language,
-                executor=sync_executor,
-            ),
+        app, moderator = http_app(
+            settings, parts, store, tokens, sync_executor, readiness=readiness
         )
         runner = app_runner(app)
         await runner.setup()

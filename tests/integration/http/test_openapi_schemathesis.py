@@ -37,24 +37,15 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from classifier import normalize
-from service.adapters.codec import Limits
-from service.adapters.metrics import PrometheusMetrics
 from service.adapters.sql.store import SqlReviewStore
 from service.auth import Identity, Role, TokenRegistry
-from service.coral import CoralConfig
-from service.domain.model import Action, Comment, Reason, ReasonCode, Scores
-from service.domain.policy import Policy, SitePolicy, Thresholds
+from service.bootstrap import build, http_app
+from service.domain.model import Action, Comment, Language, Reason, ReasonCode, Scores
 from service.domain.review import StoredComment
-from service.http.app import app_runner, build_app
+from service.http.app import app_runner
 from service.http.openapi import document
 from service.http.openapi.integrations import CORAL_PATH
-from service.perspective.api import PerspectiveApi, PerspectiveConfig
-from service.pipeline import Pipeline, Topics
-from service.policy_control import PolicyControl
-from service.rate_limit import RateLimiter
-from service.review_service import ReviewService
-from service.sync_moderation import SyncModerator
+from service.settings import Settings
 from tests.http_helpers import ROOT, bearer
 
 CHECKS = [
@@ -69,15 +60,22 @@ CHECKS = [
 
 SITE_KEY = "herald-cms-site-token-for-perspective"
 CORAL_SECRET = b"whsec-schemathesis-0123456789"
-BASE = SitePolicy(Thresholds(0.5, 0.9), Thresholds(0.5, 0.9))
 POLICY_FILE = 'version = "p-2"\n[defaults.thresholds.abuse]\nreject_at = 0.8\n'
 MAX_TEXT_CHARS = 2000
-BUDGET_SECONDS = 5.0  # generous: a decision pending (503) would hide the success answer
+BUDGET_MS = 5000  # generous: a decision pending (503) would hide the success answer
 
 
 class _Clock:
     def now(self) -> datetime:
         return datetime.now(UTC)
+
+
+class _English:
+    """Every text is English: the generated texts are no language's, and an unsupported one
+    would answer Perspective's error instead of the success body under test."""
+
+    def detect(self, texts: Sequence[str]) -> list[Language]:
+        return [Language("en", detected=True) for _ in texts]
 
 
 class _Model:
@@ -167,44 +165,24 @@ class _ServerThread(threading.Thread):
         await store.record_decisions(
             [_comment(n, Action.REVIEW if n % 4 else Action.APPROVE) for n in range(12)]
         )
-        clock, tokens = _Clock(), _tokens()
         policy_file = self.db.parent / "policy.toml"
         policy_file.write_text(POLICY_FILE)
-        control = PolicyControl(
-            policy_file,
-            base=BASE,
-            fallback=Policy("env-1", BASE),
-            normalize=normalize,
-            store=store,
-            clock=clock,
-            on_change=lambda _: None,
+        settings = Settings.from_env(
+            {
+                "MODERATION_POLICY_FILE": str(policy_file),
+                "MODERATION_MAX_TEXT_CHARS": str(MAX_TEXT_CHARS),
+                "MODERATION_CORAL_SECRETS": CORAL_SECRET.decode(),
+                "MODERATION_CORAL_TIMEOUT_MS": str(BUDGET_MS * 2),
+                "MODERATION_CORAL_BUDGET_MS": str(BUDGET_MS),
+                "MODERATION_MODERATE_BUDGET_MS": str(BUDGET_MS),
+                "MODERATION_PERSPECTIVE_BUDGET_MS": str(BUDGET_MS),
+                "MODERATION_PERSPECTIVE_RATE": "1000000",
+                "MODERATION_PERSPECTIVE_BURST": "1000000",
+            }
         )
-        pipeline = Pipeline(
-            _Model(), control.load(), clock, Topics(decisions="decisions"), Limits(MAX_TEXT_CHARS)
-        )
-        control.on_change = pipeline.set_policy
+        parts = build(settings, _Model(), store, clock=_Clock(), language_detector=_English())
         executor = ThreadPoolExecutor(max_workers=1)
-        moderator = SyncModerator(pipeline, store, clock, executor, decisions_topic="decisions")
-        app = build_app(
-            ReviewService(store, clock, decisions_topic="decisions"),
-            tokens,
-            policy=control,
-            moderator=moderator,
-            coral=CoralConfig(secrets=(CORAL_SECRET,), budget_seconds=BUDGET_SECONDS),
-            moderate_budget_seconds=BUDGET_SECONDS,
-            max_text_chars=MAX_TEXT_CHARS,
-            perspective=PerspectiveApi(
-                tokens,
-                moderator,
-                store,
-                store,
-                clock=clock,
-                limiter=RateLimiter(1_000_000, 1_000_000),
-                metrics=PrometheusMetrics(),
-                config=PerspectiveConfig(MAX_TEXT_CHARS, budget_seconds=BUDGET_SECONDS),
-                executor=executor,
-            ),
-        )
+        app, moderator = http_app(settings, parts, store, _tokens(), executor)
         runner = app_runner(app)
         await runner.setup()
         try:
