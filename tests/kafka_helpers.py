@@ -219,7 +219,6 @@ class ServiceProcess:
 
     def __init__(self, env: Mapping[str, str], log_path: Path) -> None:
         self.log_path = log_path
-        self._log = log_path.open("ab")
         state = log_path.parent
         defaults = {
             "MODERATION_STATE_DIR": str(state),
@@ -233,13 +232,18 @@ class ServiceProcess:
             defaults["MODERATION_TOKENS_FILE"] = str(tokens)
         self.env = {**os.environ, **defaults, **env}
         self.http_port = int(self.env["MODERATION_HTTP_PORT"])
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "service", "serve"],
-            cwd=ROOT,
-            env=self.env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
+        self._log = log_path.open("ab")
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "service", "serve"],
+                cwd=ROOT,
+                env=self.env,
+                stdout=self._log,
+                stderr=subprocess.STDOUT,
+            )
+        except BaseException:
+            self._log.close()
+            raise
 
     def logs(self) -> list[dict[str, Any]]:
         lines = self.log_path.read_text(errors="replace").splitlines()
