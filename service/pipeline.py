@@ -115,13 +115,16 @@ class Prepared:
         flood, campaign = self.policy.windows()
         valid = [v for v in self.order if isinstance(v, _Valid)]
         authors = self.policy.needs_author_history()
-        # only the history some rule reads: with neither, the store is not asked at all
+        named = tuple({v.author for v in valid if v.author is not None})
+        # only the history some rule reads; the trusted / blocked status of every named author
+        # (read per batch: a block applies from the author's next batch, on every instance)
         return ActivityQuery(
-            authors=tuple({v.author for v in valid if v.author is not None}) if authors else (),
+            authors=named if authors else (),
             hashes=tuple({v.text_hash for v in valid}) if campaign > 0 else (),
             exclude=tuple((v.comment.site_id, v.comment.id) for v in valid),
             flood_since=now - timedelta(seconds=flood),
             campaign_since=now - timedelta(seconds=campaign),
+            statuses=named,
         )
 
 
@@ -219,7 +222,8 @@ class Pipeline:
         )
         errors = iter(error for _, error in prepared.dead)
         state = _BatchState(activity)
-        policy = prepared.policy
+        # the file's author lists plus the store's, for this batch's authors
+        policy = prepared.policy.with_store_authors(activity.statuses)
         for item in prepared.order:
             if isinstance(item, DeadLetter):
                 self._dead_letter(outcome, item.source, next(errors))

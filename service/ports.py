@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
+from service.domain.authors import AuthorMark, AuthorStatus
 from service.domain.feedback import (
     Feedback,
     FeedbackOutcome,
@@ -142,6 +143,32 @@ class ReviewStore(Protocol):
         self, site_id: str, author_id: str, *, limit: int = 20, before: datetime | None = None
     ) -> list[HistoryEntry]:
         """The author's comments on this site, newest decision first."""
+        ...
+
+    async def author_statuses(
+        self,
+        site_id: str,
+        *,
+        status: AuthorStatus | None = None,  # None: trusted and blocked
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> Page[AuthorMark]:
+        """The site's trusted and blocked authors, by author id. Raises `InvalidCursor`."""
+        ...
+
+    async def author_status(self, site_id: str, author_id: str) -> AuthorMark | None: ...
+
+    async def set_author_status(self, mark: AuthorMark) -> tuple[AuthorMark, AuthorMark | None]:
+        """Trust or block the author on the site, with an audit entry, in one transaction;
+        returns the status in force and the one before (None: none). Asking for the status
+        and note already in force changes nothing (no audit entry; who and when stay)."""
+        ...
+
+    async def clear_author_status(
+        self, site_id: str, author_id: str, *, actor: str, now: datetime
+    ) -> AuthorMark | None:
+        """Lift the author's status on the site, with an audit entry; returns the status
+        lifted, or None (and nothing is written) if there was none."""
         ...
 
     async def audit_log(

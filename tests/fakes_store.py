@@ -10,6 +10,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
+from service.domain.authors import (
+    AuthorMark,
+    AuthorStatus,
+    author_audit_action,
+    author_audit_detail,
+)
 from service.domain.errors import (
     AlreadyDecided,
     ClaimedByOther,
@@ -101,6 +107,7 @@ class InMemoryReviewStore:
     outbox: list[OutboxRecord] = field(default_factory=list)
     decided: dict[tuple[str, str], AutoDecision] = field(default_factory=dict)
     label_rows: list[LabelledExample] = field(default_factory=list)  # every decision's, in order
+    author_marks: dict[Key, AuthorMark] = field(default_factory=dict)  # (site, author)
     unavailable: bool = False
 
     def add(self, *items: ReviewItem) -> None:
@@ -177,9 +184,11 @@ class InMemoryReviewStore:
         return self.decided.get((site_id, comment_id))
 
     async def activity(self, query: ActivityQuery) -> Activity:
-        """No history: the fake keeps only review items (the SQL store has the real thing)."""
+        """No history: the fake keeps only review items (the SQL store has the real thing);
+        the statuses of the authors asked about, as the SQL store reads them."""
         self._check()
-        return Activity()
+        marks = {k: m.status for k in query.statuses if (m := self.author_marks.get(k))}
+        return Activity(statuses=marks)
 
     def _pending(self, sites: frozenset[str] | None) -> list[ReviewItem]:
         return sorted(
@@ -346,6 +355,67 @@ class InMemoryReviewStore:
             self.history.get((site_id, author_id), []), key=lambda h: h.decided_at, reverse=True
         )
         return [h for h in entries if before is None or h.decided_at < before][:limit]
+
+    async def author_statuses(
+        self,
+        site_id: str,
+        *,
+        status: AuthorStatus | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> Page[AuthorMark]:
+        self._check()
+        after = _decode_cursor(cursor, 1)[0] if cursor else None
+        found = sorted(
+            (
+                m
+                for (site, author), m in self.author_marks.items()
+                if site == site_id
+                and (status is None or m.status is status)
+                and (after is None or author > after)
+            ),
+            key=lambda m: m.author_id,
+        )
+        page = found[:limit]
+        more = len(found) > limit and page
+        return Page(tuple(page), _encode_cursor([page[-1].author_id]) if more else None)
+
+    async def author_status(self, site_id: str, author_id: str) -> AuthorMark | None:
+        self._check()
+        return self.author_marks.get((site_id, author_id))
+
+    async def set_author_status(self, mark: AuthorMark) -> tuple[AuthorMark, AuthorMark | None]:
+        self._check()
+        key = (mark.site_id, mark.author_id)
+        before = self.author_marks.get(key)
+        if before is not None and (before.status, before.note) == (mark.status, mark.note):
+            return before, before
+        self.author_marks[key] = mark
+        await self.add_audit(
+            mark.set_by,
+            author_audit_action(mark.status, set_=True),
+            mark.site_id,
+            None,
+            author_audit_detail(mark.author_id, mark.status, mark.note, before),
+            now=mark.set_at,
+        )
+        return mark, before
+
+    async def clear_author_status(
+        self, site_id: str, author_id: str, *, actor: str, now: datetime
+    ) -> AuthorMark | None:
+        self._check()
+        before = self.author_marks.pop((site_id, author_id), None)
+        if before is not None:
+            await self.add_audit(
+                actor,
+                author_audit_action(before.status, set_=False),
+                site_id,
+                None,
+                author_audit_detail(author_id, None, None, before),
+                now=now,
+            )
+        return before
 
     async def audit_log(
         self, sites: frozenset[str] | None, *, cursor: str | None = None, limit: int = 50

@@ -8,6 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Generic, TypeVar
 
+from service.domain.authors import AuthorStatuses
 from service.domain.errors import ModerationError
 from service.domain.model import Action, Decision, Language, ModeratorReason, Reason, Scores
 
@@ -72,6 +73,7 @@ class ActivityQuery:
     exclude: tuple[tuple[str, str], ...]  # (site_id, comment_id) of the batch itself
     flood_since: datetime
     campaign_since: datetime
+    statuses: tuple[AuthorKey, ...] = ()  # whose trusted / blocked status to read
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +83,7 @@ class Activity:
     prior: Mapping[AuthorKey, int] = field(default_factory=dict)  # all-time count
     recent: Mapping[AuthorKey, tuple[datetime, ...]] = field(default_factory=dict)
     texts: Mapping[str, tuple[tuple[str, datetime], ...]] = field(default_factory=dict)
+    statuses: AuthorStatuses = field(default_factory=dict)  # the authors who have one
 
 
 @dataclass(frozen=True, slots=True)

@@ -165,4 +165,23 @@ MIGRATIONS: Final[tuple[tuple[int, str, tuple[str, ...]], ...]] = (
             "ALTER TABLE comments ADD COLUMN language_detected INTEGER",
         ),
     ),
+    (
+        7,
+        "authors trusted or blocked on a site by its moderators",
+        (
+            # one row per (site, author): trusted or blocked; no row, neither (the file's lists
+            # apply on their own)
+            """
+            CREATE TABLE author_status (
+                site_id TEXT NOT NULL,
+                author_id TEXT NOT NULL,
+                status TEXT NOT NULL,
+                note TEXT,
+                set_by TEXT NOT NULL,
+                set_at_ms BIGINT NOT NULL,
+                PRIMARY KEY (site_id, author_id)
+            )
+            """,
+        ),
+    ),
 )

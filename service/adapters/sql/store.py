@@ -15,6 +15,12 @@ from typing import Any, Final, TypeVar
 
 from service.adapters.sql.dialects import Dialect, Row, Tx, dialect_for
 from service.adapters.sql.migrations import MIGRATIONS
+from service.domain.authors import (
+    AuthorMark,
+    AuthorStatus,
+    author_audit_action,
+    author_audit_detail,
+)
 from service.domain.errors import (
     AlreadyDecided,
     ClaimedByOther,
@@ -180,6 +186,13 @@ def _item(row: Row) -> ReviewItem:
         report_weight=float(row[22] or 0.0),
         language=_language(row[24], row[25]),
     )
+
+
+_MARK_COLUMNS: Final = "site_id, author_id, status, note, set_by, set_at_ms"
+
+
+def _mark(row: Row) -> AuthorMark:
+    return AuthorMark(row[0], row[1], AuthorStatus(row[2]), row[3], row[4], _at_required(row[5]))
 
 
 def _clean(value: str | None) -> str | None:
@@ -355,7 +368,7 @@ class SqlReviewStore:
         return await self._run(read)
 
     async def activity(self, query: ActivityQuery) -> Activity:
-        if not query.authors and not query.hashes:
+        if not query.authors and not query.hashes and not query.statuses:
             return Activity()
         return await self._run(self._activity, query)
 
@@ -398,11 +411,133 @@ class SqlReviewStore:
                 ):
                     if (site, comment_id) not in batch:
                         texts.setdefault(digest, []).append((author, _at_required(at)))
+            statuses = self._statuses(tx, query.statuses)
         return Activity(
             prior=prior,
             recent={k: tuple(v) for k, v in recent.items()},
             texts={k: tuple(v) for k, v in texts.items()},
+            statuses=statuses,
         )
+
+    def _statuses(self, tx: Tx, authors: Sequence[AuthorKey]) -> dict[AuthorKey, AuthorStatus]:
+        # an id with NUL cannot have a status (the API refuses control characters), and
+        # PostgreSQL text cannot hold it: such authors are not asked about
+        authors = [k for k in authors if "\x00" not in k[1]]
+        if not authors:
+            return {}
+        pairs = ", ".join("(?, ?)" for _ in authors)
+        rows = tx.fetchall(
+            "SELECT site_id, author_id, status FROM author_status "
+            f"WHERE (site_id, author_id) IN (VALUES {pairs})",
+            [v for pair in authors for v in pair],
+        )
+        return {(site, author): AuthorStatus(status) for site, author, status in rows}
+
+    async def author_statuses(
+        self,
+        site_id: str,
+        *,
+        status: AuthorStatus | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> Page[AuthorMark]:
+        after = _decode_cursor(cursor, (str,))[0] if cursor else None
+
+        def read() -> Page[AuthorMark]:
+            sql = f"SELECT {_MARK_COLUMNS} FROM author_status WHERE site_id = ?"
+            params: list[Any] = [site_id]
+            if status is not None:
+                sql += " AND status = ?"
+                params.append(status.value)
+            if after is not None:
+                sql += " AND author_id > ?"
+                params.append(after)
+            sql += " ORDER BY author_id LIMIT ?"
+            params.append(limit + 1)
+            with self._db.transaction(write=False) as tx:
+                rows = tx.fetchall(sql, params)
+            marks = tuple(_mark(r) for r in rows[:limit])
+            more = len(rows) > limit and marks
+            return Page(marks, _encode_cursor(marks[-1].author_id) if more else None)
+
+        return await self._run(read)
+
+    async def author_status(self, site_id: str, author_id: str) -> AuthorMark | None:
+        def read() -> AuthorMark | None:
+            with self._db.transaction(write=False) as tx:
+                return self._mark(tx, site_id, author_id, lock=False)
+
+        return await self._run(read)
+
+    def _mark(self, tx: Tx, site_id: str, author_id: str, *, lock: bool) -> AuthorMark | None:
+        row = tx.fetchone(
+            f"SELECT {_MARK_COLUMNS} FROM author_status WHERE site_id = ? AND author_id = ?"
+            + (self._db.for_update if lock else ""),
+            (site_id, author_id),
+        )
+        return None if row is None else _mark(row)
+
+    async def set_author_status(self, mark: AuthorMark) -> tuple[AuthorMark, AuthorMark | None]:
+        note = _clean(mark.note)
+
+        def write() -> tuple[AuthorMark, AuthorMark | None]:
+            with self._db.transaction(write=True) as tx:
+                before = self._mark(tx, mark.site_id, mark.author_id, lock=True)
+                if before is not None and (before.status, before.note) == (mark.status, note):
+                    return before, before  # asked again: nothing changes, who and when stay
+                tx.execute(
+                    "INSERT INTO author_status (site_id, author_id, status, note, set_by, "
+                    "set_at_ms) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (site_id, author_id) DO "
+                    "UPDATE SET status = excluded.status, note = excluded.note, "
+                    "set_by = excluded.set_by, set_at_ms = excluded.set_at_ms",
+                    (
+                        mark.site_id,
+                        mark.author_id,
+                        mark.status.value,
+                        note,
+                        mark.set_by,
+                        _ms(mark.set_at),
+                    ),
+                )
+                self._audit(
+                    tx,
+                    actor=mark.set_by,
+                    action=author_audit_action(mark.status, set_=True),
+                    site_id=mark.site_id,
+                    comment_id=None,
+                    detail=author_audit_detail(mark.author_id, mark.status, note, before),
+                    now=mark.set_at,
+                )
+                after = self._mark(tx, mark.site_id, mark.author_id, lock=False)
+            assert after is not None  # noqa: S101 - just written in this transaction
+            return after, before
+
+        return await self._run(write)
+
+    async def clear_author_status(
+        self, site_id: str, author_id: str, *, actor: str, now: datetime
+    ) -> AuthorMark | None:
+        def clear() -> AuthorMark | None:
+            with self._db.transaction(write=True) as tx:
+                before = self._mark(tx, site_id, author_id, lock=True)
+                if before is None:
+                    return None
+                tx.execute(
+                    "DELETE FROM author_status WHERE site_id = ? AND author_id = ?",
+                    (site_id, author_id),
+                )
+                self._audit(
+                    tx,
+                    actor=actor,
+                    action=author_audit_action(before.status, set_=False),
+                    site_id=site_id,
+                    comment_id=None,
+                    detail=author_audit_detail(author_id, None, None, before),
+                    now=now,
+                )
+            return before
+
+        return await self._run(clear)
 
     async def list_queue(
         self,
