@@ -12,6 +12,7 @@ from enum import StrEnum
 
 from service.adapters import codec
 from service.auth import Identity, Role
+from service.domain.authors import AuthorMark, AuthorStatus, NoAuthorStatus, author_audit_action
 from service.domain.errors import (
     AlreadyDecided,
     ClaimedByOther,
@@ -82,6 +83,13 @@ class BulkResult:
 class Detail:
     item: ReviewItem
     history: list[HistoryEntry]
+    author_status: AuthorMark | None = None  # the author trusted or blocked on the site
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorChange:
+    mark: AuthorMark  # in force now
+    previous: AuthorMark | None  # what it replaced (the same: nothing changed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,7 +239,59 @@ class ReviewService:
             if item.author_id is not None
             else []
         )
-        return Detail(item, history)
+        status = (
+            await self._store.author_status(site_id, item.author_id)
+            if item.author_id is not None
+            else None
+        )
+        return Detail(item, history, status)
+
+    async def authors(
+        self,
+        who: Identity,
+        site_id: str,
+        *,
+        status: AuthorStatus | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> Page[AuthorMark]:
+        self._scope(who, site_id)
+        return await self._store.author_statuses(site_id, status=status, cursor=cursor, limit=limit)
+
+    async def author(self, who: Identity, site_id: str, author_id: str) -> AuthorMark:
+        self._scope(who, site_id)
+        mark = await self._store.author_status(site_id, author_id)
+        if mark is None:
+            raise NoAuthorStatus(site_id, author_id)
+        return mark
+
+    async def set_author(
+        self,
+        who: Identity,
+        site_id: str,
+        author_id: str,
+        status: AuthorStatus,
+        note: str | None = None,
+    ) -> AuthorChange:
+        """Trust or block an author on a site (admins and the site's moderators); the
+        pipeline reads it from the author's next batch, on every instance."""
+        self._scope(who, site_id)
+        mark = AuthorMark(site_id, author_id, status, note, who.actor, self._clock.now())
+        now, before = await self._store.set_author_status(mark)
+        if now != before:
+            self._count(author_audit_action(status, set_=True))
+        return AuthorChange(now, before)
+
+    async def clear_author(self, who: Identity, site_id: str, author_id: str) -> AuthorMark:
+        """Lift an author's status on a site; `NoAuthorStatus` if there is none."""
+        self._scope(who, site_id)
+        lifted = await self._store.clear_author_status(
+            site_id, author_id, actor=who.actor, now=self._clock.now()
+        )
+        if lifted is None:
+            raise NoAuthorStatus(site_id, author_id)
+        self._count(author_audit_action(lifted.status, set_=False))
+        return lifted
 
     async def audit_log(
         self,

@@ -11,6 +11,7 @@ from typing import Final
 
 from aiohttp import web
 
+from service.domain.authors import NoAuthorStatus
 from service.domain.errors import (
     AlreadyDecided,
     ClaimedByOther,
@@ -54,6 +55,7 @@ HTTP_CODES: Final = {
 
 _DOMAIN: Final[tuple[tuple[type[ModerationError], int, str], ...]] = (
     (ReviewNotFound, 404, "not_found"),
+    (NoAuthorStatus, 404, "not_found"),
     (AlreadyDecided, 409, "already_decided"),
     (ClaimedByOther, 409, "claimed_by_other"),
     (InvalidCursor, 400, "invalid_cursor"),

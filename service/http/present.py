@@ -7,6 +7,7 @@ from typing import Any
 
 from service.adapters.codec import rfc3339
 from service.auth import Identity
+from service.domain.authors import AuthorMark
 from service.domain.model import Scores, SubScore
 from service.domain.review import AuditEntry, HistoryEntry, ReviewItem
 from service.review_service import BulkResult, Detail, SiteStats
@@ -65,7 +66,22 @@ def history(h: HistoryEntry) -> Json:
 
 
 def detail(d: Detail) -> Json:
-    return {"item": item(d.item), "history": [history(h) for h in d.history]}
+    return {
+        "item": item(d.item),
+        "history": [history(h) for h in d.history],
+        "author_status": None if d.author_status is None else author_mark(d.author_status),
+    }
+
+
+def author_mark(m: AuthorMark) -> Json:
+    return {
+        "site_id": m.site_id,
+        "author_id": m.author_id,
+        "status": m.status.value,
+        "note": m.note,
+        "set_by": m.set_by,
+        "set_at": rfc3339(m.set_at),
+    }
 
 
 def audit(a: AuditEntry) -> Json:

@@ -333,6 +333,8 @@ def paths() -> Json:
                             {
                                 "item": ref("Item"),
                                 "history": {"type": "array", "items": ref("HistoryEntry")},
+                                "author_status": nullable(ref("AuthorMark"))
+                                | {"description": "the author trusted or blocked on the site"},
                             }
                         ),
                     ),

@@ -40,6 +40,7 @@ from schemathesis.specs.openapi.checks import (
 from service.adapters.sql.store import SqlReviewStore
 from service.auth import Identity, Role, TokenRegistry
 from service.bootstrap import build, http_app
+from service.domain.authors import AuthorMark, AuthorStatus
 from service.domain.model import Action, Comment, Language, Reason, ReasonCode, Scores
 from service.domain.review import StoredComment
 from service.http.app import app_runner
@@ -165,6 +166,10 @@ class _ServerThread(threading.Thread):
         await store.record_decisions(
             [_comment(n, Action.REVIEW if n % 4 else Action.APPROVE) for n in range(12)]
         )
+        now = _Clock().now()
+        for author in KNOWN_AUTHORS:  # so that reading and lifting one can succeed
+            blocked = AuthorMark("herald", author, AuthorStatus.BLOCKED, None, "admin:root", now)
+            await store.set_author_status(blocked)
         policy_file = self.db.parent / "policy.toml"
         policy_file.write_text(POLICY_FILE)
         settings = Settings.from_env(
@@ -233,7 +238,7 @@ def test_api_conforms_to_its_openapi_document(
         (method.upper(), path)
         for path, item in document()["paths"].items()
         for method in item
-        if method in {"get", "post"} and path != "/api/v1/openapi.json"  # that one serves it
+        if method in {"get", "post", "put", "delete"} and path != "/api/v1/openapi.json"
     }
 
     if mode is GenerationMode.NEGATIVE:  # only what takes input can be given invalid input
@@ -298,12 +303,16 @@ def _credentials(case: Any) -> dict[str, str]:
 # on a known site, a Perspective comment of plain words for the key's own site (random ids,
 # sites, texts and language tags are mostly refused or, in Coral's phase, answered 204).
 KNOWN_ITEMS = st.sampled_from([f"c-{n}" for n in range(12) if n % 4])
+KNOWN_AUTHORS = ("a-0", "a-1", "a-2")  # blocked on the herald
 WORDS = st.text(alphabet=string.ascii_lowercase + " ", min_size=1, max_size=24)
 
 
 def _known(case: Any, comment_id: str, words: str) -> Any:
     if case.path_parameters and "comment_id" in case.path_parameters:
         case.path_parameters = {"site_id": "herald", "comment_id": comment_id}
+    if case.path_parameters and "author_id" in case.path_parameters:
+        author = KNOWN_AUTHORS[len(comment_id) % len(KNOWN_AUTHORS)]
+        case.path_parameters = {"site_id": "herald", "author_id": author}
     if case.operation.path == CORAL_PATH and isinstance(case.body, dict):
         case.body = {**case.body, "site": {"id": "herald"}, "comment": {"body": f"<p>{words}</p>"}}
     if case.operation.path.startswith("/v1alpha1/") and isinstance(case.body, dict):

@@ -70,6 +70,10 @@ API_ROUTES = [
     ("GET", "/api/v1/stats"),
     ("POST", "/api/v1/admin/policy/reload"),
     ("POST", "/api/v1/moderate"),
+    ("GET", "/api/v1/sites/herald/authors"),
+    ("GET", "/api/v1/sites/herald/authors/a-1"),
+    ("PUT", "/api/v1/sites/herald/authors/a-1"),
+    ("DELETE", "/api/v1/sites/herald/authors/a-1"),
     ("GET", "/api/v1/no-such-route"),
 ]
 
@@ -90,7 +94,12 @@ async def test_every_api_route_refuses_a_missing_or_unknown_token(
 
 def test_the_token_test_covers_every_api_route() -> None:
     documented = {
-        (method.upper(), path.replace("{site_id}", "herald").replace("{comment_id}", "c-1"))
+        (
+            method.upper(),
+            path.replace("{site_id}", "herald")
+            .replace("{comment_id}", "c-1")
+            .replace("{author_id}", "a-1"),
+        )
         for path, operations in document()["paths"].items()
         if path.startswith("/api/")
         for method in operations
