@@ -10,6 +10,9 @@
 
   const $ = (id) => document.getElementById(id);
   const state = { me: null, site: null, items: [], selected: -1, busy: false, timer: null, keysOpener: null };
+  // Authors trusted or blocked on their site, as the item details and the page's own actions
+  // told: site + "\u001f" + author id -> the status document, or null (neither).
+  const authors = new Map();
 
   function el(tag, className, text) {
     const node = document.createElement(tag);
@@ -226,6 +229,8 @@
     const flagged = item.reasons.filter((r) => r.code === "reported" || r.code === "appealed");
     if (flagged.some((r) => r.code === "reported")) head.append(el("span", "badge other", "reported"));
     if (flagged.some((r) => r.code === "appealed")) head.append(el("span", "badge other", "appealed"));
+    const mark = authorMark(item);
+    if (mark) head.append(el("span", "badge " + (mark.status === "blocked" ? "reject" : "approve"), "author " + mark.status));
     const scores = el("div", "row-scores");
     scores.append(pill("spam", item.scores.spam), pill("abuse", item.scores.abuse));
     row.replaceChildren(head, el("div", "row-text", item.text), scores);
@@ -248,13 +253,83 @@
     show($("detail-body"), Boolean(item));
     if (!item) return;
     renderDetail(item, null);
+    renderAuthor(item);
     const path = "/items/" + encodeURIComponent(item.site_id) + "/" + encodeURIComponent(item.comment_id);
     try {
       const detail = await api("GET", path);
-      if (state.items[state.selected] === item) renderDetail(detail.item, detail.history);
+      if (state.items[state.selected] !== item) return;
+      renderDetail(detail.item, detail.history);
+      rememberAuthor(item, detail.author_status);
+      renderAuthor(item);
+      renderQueue();
     } catch (error) {
       say(error.message, "error");
     }
+  }
+
+  // --- the author on this site: trusted, blocked, or neither ---------------------------
+
+  function authorKey(item) {
+    return item.site_id + "\u001f" + item.author.id;
+  }
+
+  function authorMark(item) {
+    return item.author.id ? authors.get(authorKey(item)) || null : null;
+  }
+
+  function rememberAuthor(item, mark) {
+    if (item.author.id) authors.set(authorKey(item), mark);
+  }
+
+  function renderAuthor(item) {
+    const box = $("d-author-actions");
+    show(box, Boolean(item.author.id));
+    if (!item.author.id) return;
+    const mark = authorMark(item);
+    const known = authors.has(authorKey(item));
+    const status = $("d-author-status");
+    status.className = "author-status" + (mark ? " " + mark.status : "");
+    if (!mark) {
+      status.textContent = known ? "Author neither trusted nor blocked on this site" : "Author on this site";
+    } else {
+      let text = "Author " + mark.status + " on this site by " + mark.set_by + " · " + age(mark.set_at) + " ago";
+      if (mark.note) text += " · " + mark.note;
+      status.textContent = text;
+    }
+    const trusted = mark && mark.status === "trusted";
+    const blocked = mark && mark.status === "blocked";
+    setButton($("author-trust"), trusted ? "Untrust author" : "Trust author", "t");
+    setButton($("author-block"), blocked ? "Unblock author" : "Block author", "b");
+    $("author-trust").disabled = !known;
+    $("author-block").disabled = !known;
+  }
+
+  function setButton(button, label, key) {
+    button.replaceChildren(label + " ", el("kbd", null, key));
+  }
+
+  // `status` toggles: blocking a blocked author unblocks them, and the same for trust. The
+  // pipeline reads the change from the author's next comment, on every instance.
+  function toggleAuthor(status) {
+    return act(async () => {
+      const item = state.items[state.selected];
+      if (!item || !item.author.id || !authors.has(authorKey(item))) return;
+      const path = "/sites/" + encodeURIComponent(item.site_id) + "/authors/" + encodeURIComponent(item.author.id);
+      const current = authorMark(item);
+      const who = authorName(item);
+      if (current && current.status === status) {
+        await api("DELETE", path);
+        rememberAuthor(item, null);
+        say((status === "blocked" ? "Unblocked " : "No longer trusting ") + who + " on " + item.site_id + ".", "info");
+      } else {
+        const result = await api("PUT", path, { status });
+        rememberAuthor(item, result.author);
+        say((status === "blocked" ? "Blocked " : "Trusting ") + who + " on " + item.site_id + ": their next comments are " +
+          (status === "blocked" ? "rejected." : "approved."), "info");
+      }
+      renderAuthor(item);
+      renderQueue();
+    });
   }
 
   function renderDetail(item, history) {
@@ -357,6 +432,8 @@
       { keys: ["a"], what: "approve the selected comment", run: () => decide("approve") },
       ...rejects,
       { keys: ["r"], what: "reject without a reason (not learned from)", run: () => decide("reject") },
+      { keys: ["t"], what: "trust the author on this site, or stop trusting them", run: () => toggleAuthor("trusted") },
+      { keys: ["b"], what: "block the author on this site, or unblock them", run: () => toggleAuthor("blocked") },
       { keys: ["?"], what: "show or hide this list", run: () => toggleKeys() },
     ];
   }
@@ -452,6 +529,8 @@
     $("refresh").addEventListener("click", refresh);
     $("approve").addEventListener("click", () => decide("approve"));
     $("reject").addEventListener("click", () => decide("reject"));
+    $("author-trust").addEventListener("click", () => toggleAuthor("trusted"));
+    $("author-block").addEventListener("click", () => toggleAuthor("blocked"));
     for (const button of rejectButtons()) button.addEventListener("click", () => decide("reject", button.dataset.reason));
     $("queue").addEventListener("click", (event) => {
       const row = event.target instanceof Element ? event.target.closest(".row") : null;
