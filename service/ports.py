@@ -18,7 +18,9 @@ from service.domain.review import (
     Activity,
     ActivityQuery,
     AuditEntry,
+    AuthorCounts,
     AutoDecision,
+    CommentSummary,
     HistoryEntry,
     ModeratorDecision,
     OutboxDraft,
@@ -142,6 +144,16 @@ class ReviewStore(Protocol):
         self, site_id: str, author_id: str, *, limit: int = 20, before: datetime | None = None
     ) -> list[HistoryEntry]:
         """The author's comments on this site, newest decision first."""
+        ...
+
+    async def comment_summary(self, site_id: str, comment_id: str) -> CommentSummary | None:
+        """Any stored comment of this site (decided automatically or by a moderator, or
+        waiting: `review`), or None: the parent an item answers."""
+        ...
+
+    async def author_counts(self, site_id: str, author_id: str) -> AuthorCounts:
+        """All the author's comments on this site by their latest decision, and how many of
+        them readers reported."""
         ...
 
     async def audit_log(
