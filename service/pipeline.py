@@ -402,4 +402,7 @@ def stored_comment(item: _Valid, decision: Decision, decided_at: datetime) -> St
         text_hash=item.text_hash,
         campaign_author=item.campaign_author,
         language=decision.language,
+        parent_id=comment.parent_id,
+        thread_url=comment.thread_url,
+        thread_title=comment.thread_title,
     )

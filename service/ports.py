@@ -19,7 +19,9 @@ from service.domain.review import (
     Activity,
     ActivityQuery,
     AuditEntry,
+    AuthorCounts,
     AutoDecision,
+    CommentSummary,
     HistoryEntry,
     ModeratorDecision,
     OutboxDraft,
@@ -169,6 +171,15 @@ class ReviewStore(Protocol):
     ) -> AuthorMark | None:
         """Lift the author's status on the site, with an audit entry; returns the status
         lifted, or None (and nothing is written) if there was none."""
+
+    async def comment_summary(self, site_id: str, comment_id: str) -> CommentSummary | None:
+        """Any stored comment of this site (decided automatically or by a moderator, or
+        waiting: `review`), or None: the parent an item answers."""
+        ...
+
+    async def author_counts(self, site_id: str, author_id: str) -> AuthorCounts:
+        """All the author's comments on this site by their latest decision, and how many of
+        them readers reported."""
         ...
 
     async def audit_log(

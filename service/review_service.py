@@ -23,6 +23,8 @@ from service.domain.errors import (
 from service.domain.model import Action, ModeratorReason
 from service.domain.review import (
     AuditEntry,
+    AuthorCounts,
+    CommentSummary,
     HistoryEntry,
     InvalidModeratorDecision,
     ModeratorDecision,
@@ -83,6 +85,8 @@ class BulkResult:
 class Detail:
     item: ReviewItem
     history: list[HistoryEntry]
+    parent: CommentSummary | None = None  # the comment it answers, when the store has it
+    author_counts: AuthorCounts | None = None  # None: an anonymous comment
     author_status: AuthorMark | None = None  # the author trusted or blocked on the site
 
 
@@ -232,19 +236,22 @@ class ReviewService:
         return results
 
     async def detail(self, who: Identity, site_id: str, comment_id: str) -> Detail:
+        """The item, the comment it answers (same site) and its author's history and counts."""
         self._scope(who, site_id)
         item = await self._store.get_item(site_id, comment_id)
-        history = (
-            await self._store.author_history(site_id, item.author_id, limit=self._history_limit)
-            if item.author_id is not None
-            else []
-        )
-        status = (
-            await self._store.author_status(site_id, item.author_id)
-            if item.author_id is not None
+        parent = (
+            await self._store.comment_summary(site_id, item.parent_id)
+            if item.parent_id is not None
             else None
         )
-        return Detail(item, history, status)
+        if item.author_id is None:
+            return Detail(item, [], parent)
+        history = await self._store.author_history(
+            site_id, item.author_id, limit=self._history_limit
+        )
+        counts = await self._store.author_counts(site_id, item.author_id)
+        status = await self._store.author_status(site_id, item.author_id)
+        return Detail(item, history, parent, counts, status)
 
     async def authors(
         self,

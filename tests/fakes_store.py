@@ -29,7 +29,9 @@ from service.domain.review import (
     Activity,
     ActivityQuery,
     AuditEntry,
+    AuthorCounts,
     AutoDecision,
+    CommentSummary,
     HistoryEntry,
     ModeratorDecision,
     OutboxDraft,
@@ -108,6 +110,8 @@ class InMemoryReviewStore:
     decided: dict[tuple[str, str], AutoDecision] = field(default_factory=dict)
     label_rows: list[LabelledExample] = field(default_factory=list)  # every decision's, in order
     author_marks: dict[Key, AuthorMark] = field(default_factory=dict)  # (site, author)
+    stored: dict[Key, StoredComment] = field(default_factory=dict)  # every recorded comment
+    reported: set[Key] = field(default_factory=set)  # comments readers reported (no feedback)
     unavailable: bool = False
 
     def add(self, *items: ReviewItem) -> None:
@@ -130,6 +134,7 @@ class InMemoryReviewStore:
     async def record_decisions(self, comments: Sequence[StoredComment]) -> None:
         self._check()
         for c in comments:
+            self.stored.setdefault((c.site_id, c.comment_id), c)
             queued = c.action is Action.REVIEW and c.queued
             if queued and (c.site_id, c.comment_id) not in self.items:
                 self.add(
@@ -143,6 +148,10 @@ class InMemoryReviewStore:
                         language=None
                         if c.language is None
                         else replace(c.language, confidence=None),
+                        thread_id=c.thread_id,
+                        parent_id=c.parent_id,
+                        thread_url=c.thread_url,
+                        thread_title=c.thread_title,
                     )
                 )
 
@@ -416,6 +425,43 @@ class InMemoryReviewStore:
                 now=now,
             )
         return before
+
+    async def comment_summary(self, site_id: str, comment_id: str) -> CommentSummary | None:
+        self._check()
+        item = self.items.get((site_id, comment_id))
+        if item is not None:
+            waiting = item.status is ReviewStatus.PENDING
+            return CommentSummary(
+                item.comment_id,
+                item.text,
+                item.author_id,
+                item.author_name,
+                Action.REVIEW if waiting else item.decision or Action.REVIEW,
+                item.decided_by or "auto",
+                item.decided_at or item.queued_at,
+                None if waiting else item.decision_reason,
+            )
+        c = self.stored.get((site_id, comment_id))
+        if c is None:
+            return None
+        return CommentSummary(
+            c.comment_id, c.text, c.author_id, c.author_name, c.action, "auto", c.decided_at, None
+        )
+
+    async def author_counts(self, site_id: str, author_id: str) -> AuthorCounts:
+        self._check()
+        keys = {k for k, c in self.stored.items() if k[0] == site_id and c.author_id == author_id}
+        keys |= {k for k, i in self.items.items() if k[0] == site_id and i.author_id == author_id}
+        actions = [s.action for k in keys if (s := await self.comment_summary(*k)) is not None]
+        approved = actions.count(Action.APPROVE)
+        rejected = actions.count(Action.REJECT)
+        return AuthorCounts(
+            len(actions),
+            approved,
+            rejected,
+            len(actions) - approved - rejected,
+            len(keys & self.reported),
+        )
 
     async def audit_log(
         self, sites: frozenset[str] | None, *, cursor: str | None = None, limit: int = 50

@@ -86,6 +86,9 @@ class Comment:
     author: Author = field(default_factory=Author)
     created_at: datetime | None = None
     lang: str | None = None
+    # Since event 1.1: the article's address (an http(s) URL, checked by the codec) and title
+    thread_url: str | None = None
+    thread_title: str | None = None
     # Fields the contract does not name are kept, not rejected.
     extra: Mapping[str, Any] = field(default_factory=dict)
 

@@ -51,6 +51,9 @@ class StoredComment:
     # False: a `review` that another system's moderators decide (Coral's own queue holds
     # the comment), so it does not join ours
     queued: bool = True
+    parent_id: str | None = None  # the comment this one answers, on the same site
+    thread_url: str | None = None  # the article: an http(s) URL (the codec checked it)
+    thread_title: str | None = None
 
 
 AuthorKey = tuple[str, str]  # (site_id, author_id)
@@ -110,6 +113,9 @@ class ReviewItem:
     note: str | None
     report_weight: float = 0.0  # summed reliability of this round's reporters
     language: Language | None = None  # the automatic decision's: given or detected
+    parent_id: str | None = None  # the comment this one answers, on the same site
+    thread_url: str | None = None  # the article: an http(s) URL (the codec checked it)
+    thread_title: str | None = None
 
     @property
     def risk(self) -> float:
@@ -126,6 +132,32 @@ class HistoryEntry:
     action: Action  # the final action, or `review` while it waits
     decided_by: str
     decided_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CommentSummary:
+    """Any stored comment, with its latest decision: the parent an item answers."""
+
+    comment_id: str
+    text: str
+    author_id: str | None
+    author_name: str | None
+    action: Action  # the final action, or `review` while it waits
+    decided_by: str  # "auto" or "moderator:<id>"
+    decided_at: datetime
+    decision_reason: ModeratorReason | None  # a moderator's reason
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorCounts:
+    """An author's comments on one site, all of them: by their latest decision, and how many
+    readers reported (once or more; the learning loop's reports)."""
+
+    total: int
+    approved: int
+    rejected: int
+    waiting: int  # in review: in our queue, or another system's
+    reported: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -166,6 +166,18 @@ MIGRATIONS: Final[tuple[tuple[int, str, tuple[str, ...]], ...]] = (
         ),
     ),
     (
+        6,
+        "the comment each one answers and the article it is under (comment event 1.1)",
+        (
+            # the parent's comment_id on the same site; NULL: a top-level comment (and every
+            # earlier row: parents were not kept before)
+            "ALTER TABLE comments ADD COLUMN parent_id TEXT",
+            # an http(s) URL (the codec refuses anything else) and the article's title
+            "ALTER TABLE comments ADD COLUMN thread_url TEXT",
+            "ALTER TABLE comments ADD COLUMN thread_title TEXT",
+        ),
+    ),
+    (
         7,
         "authors trusted or blocked on a site by its moderators",
         (

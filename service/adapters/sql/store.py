@@ -57,8 +57,10 @@ from service.domain.review import (
     Activity,
     ActivityQuery,
     AuditEntry,
+    AuthorCounts,
     AuthorKey,
     AutoDecision,
+    CommentSummary,
     HistoryEntry,
     ModeratorDecision,
     OutboxDraft,
@@ -78,7 +80,7 @@ _ITEM_COLUMNS: Final = (
     "site_id, comment_id, text, author_id, author_name, thread_id, created_at_ms, spam, abuse, "
     "reasons, model_version, policy_version, queued_at_ms, status, claimed_by, "
     "claim_expires_at_ms, decision, decided_by, decided_at_ms, decision_reason, note, flags, "
-    "report_weight, sub_scores, language, language_detected"
+    "report_weight, sub_scores, language, language_detected, parent_id, thread_url, thread_title"
 )
 
 
@@ -86,8 +88,9 @@ _INSERT_COMMENT: Final = (
     "INSERT INTO comments (site_id, comment_id, text, author_id, author_name, thread_id, "
     "created_at_ms, spam, abuse, risk, reasons, reason_codes, model_version, policy_version, "
     "auto_action, auto_decided_at_ms, event_json, status, queued_at_ms, text_hash, "
-    "campaign_author, sub_scores, language, language_detected) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "campaign_author, sub_scores, language, language_detected, parent_id, thread_url, "
+    "thread_title) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT (site_id, comment_id) DO NOTHING"
 )
 
@@ -119,6 +122,9 @@ def _comment_row(c: StoredComment) -> tuple[Any, ...]:
         _sub_scores_json(c.scores),
         None if c.language is None else c.language.code,
         None if c.language is None else int(c.language.detected),
+        _clean(c.parent_id),
+        _clean(c.thread_url),
+        _clean(c.thread_title),
     )
 
 
@@ -185,6 +191,9 @@ def _item(row: Row) -> ReviewItem:
         note=row[20],
         report_weight=float(row[22] or 0.0),
         language=_language(row[24], row[25]),
+        parent_id=row[26],
+        thread_url=row[27],
+        thread_title=row[28],
     )
 
 
@@ -955,6 +964,59 @@ class SqlReviewStore:
             ]
 
         return await self._run(history)
+
+    async def comment_summary(self, site_id: str, comment_id: str) -> CommentSummary | None:
+        def read() -> CommentSummary | None:
+            with self._db.transaction(write=False) as tx:
+                row = tx.fetchone(
+                    "SELECT comment_id, text, author_id, author_name, status, "
+                    "COALESCE(decision, auto_action), COALESCE(decided_by, 'auto'), "
+                    "COALESCE(decided_at_ms, auto_decided_at_ms), decision_reason "
+                    "FROM comments WHERE site_id = ? AND comment_id = ?",
+                    (site_id, comment_id),
+                )
+            if row is None:
+                return None
+            waiting = row[4] == ReviewStatus.PENDING.value  # also when reported back in
+            return CommentSummary(
+                comment_id=row[0],
+                text=row[1],
+                author_id=row[2],
+                author_name=row[3],
+                action=Action.REVIEW if waiting else Action(row[5]),
+                decided_by=row[6],
+                decided_at=_at_required(row[7]),
+                decision_reason=ModeratorReason(row[8]) if row[8] and not waiting else None,
+            )
+
+        return await self._run(read)
+
+    async def author_counts(self, site_id: str, author_id: str) -> AuthorCounts:
+        def read() -> AuthorCounts:
+            done = "COALESCE(status, '') <> 'pending' AND COALESCE(decision, auto_action)"
+            with self._db.transaction(write=False) as tx:
+                row = tx.fetchone(
+                    f"SELECT COUNT(*), COALESCE(SUM(CASE WHEN {done} = 'approve' THEN 1 END), 0), "
+                    f"COALESCE(SUM(CASE WHEN {done} = 'reject' THEN 1 END), 0) "
+                    "FROM comments WHERE site_id = ? AND author_id = ?",
+                    (site_id, author_id),
+                )
+                reported = tx.fetchone(
+                    "SELECT COUNT(DISTINCT f.comment_id) FROM feedback f JOIN comments c "
+                    "ON c.site_id = f.site_id AND c.comment_id = f.comment_id "
+                    "WHERE f.kind = 'report' AND f.site_id = ? AND c.author_id = ?",
+                    (site_id, author_id),
+                )
+            total, approved, rejected = (int(v) for v in row) if row else (0, 0, 0)
+            return AuthorCounts(
+                total=total,
+                approved=approved,
+                rejected=rejected,
+                waiting=total - approved - rejected,
+                reported=int(reported[0]) if reported else 0,
+            )
+
+        return await self._run(read)
 
     def _audit(
         self,

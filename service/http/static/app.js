@@ -254,6 +254,7 @@
     if (!item) return;
     renderDetail(item, null);
     renderAuthor(item);
+    renderContext(item, null);
     const path = "/items/" + encodeURIComponent(item.site_id) + "/" + encodeURIComponent(item.comment_id);
     try {
       const detail = await api("GET", path);
@@ -262,6 +263,7 @@
       rememberAuthor(item, detail.author_status);
       renderAuthor(item);
       renderQueue();
+      renderContext(detail.item, detail);
     } catch (error) {
       say(error.message, "error");
     }
@@ -330,6 +332,72 @@
       renderAuthor(item);
       renderQueue();
     });
+  }
+
+  // Only an http(s) URL is ever a link (the service refuses others; this is the second
+  // lock): anything else, javascript: included, is shown as text. The title is text too.
+  function httpUrl(value) {
+    try {
+      const url = new URL(value);
+      return url.protocol === "http:" || url.protocol === "https:";
+    } catch (error) {
+      return false;
+    }
+  }
+
+  function renderArticle(item) {
+    const box = $("d-article");
+    box.replaceChildren();
+    show(box, Boolean(item.thread_url || item.thread_title));
+    if (!item.thread_url && !item.thread_title) return;
+    box.append("Article: ");
+    const title = el("span", "article-title", item.thread_title || item.thread_url);
+    if (!item.thread_url || !httpUrl(item.thread_url)) {
+      box.append(title);
+      return;
+    }
+    const link = el("a");
+    link.setAttribute("href", item.thread_url);
+    link.target = "_blank";
+    link.rel = "noopener noreferrer";
+    link.referrerPolicy = "no-referrer";
+    link.append(title, " ", el("span", "new-tab", "(opens in a new tab)"));
+    box.append(link);
+  }
+
+  function decisionText(entry) {
+    if (entry.action === "review") return "waiting for review";
+    const done = entry.action === "approve" ? "approved" : "rejected";
+    const why = entry.decision_reason ? " as " + entry.decision_reason.replace(/_/g, " ") : "";
+    return done + why + " by " + entry.decided_by + " · " + age(entry.decided_at) + " ago";
+  }
+
+  // The comment the item answers, the article, the author's counts; `detail` null: loading.
+  function renderContext(item, detail) {
+    renderArticle(item);
+    const box = $("d-parent");
+    const parent = detail && detail.parent;
+    show(box, Boolean(item.parent_id));
+    if (!parent) {
+      $("d-parent-head").textContent = item.parent_id
+        ? "comment " + item.parent_id + (detail ? " (not in the store)" : "")
+        : "";
+      $("d-parent-text").textContent = "";
+    } else {
+      const author = parent.author.name || parent.author.id || "anonymous";
+      $("d-parent-head").replaceChildren(
+        el("span", "parent-author", author),
+        el("span", "badge " + parent.action, parent.action),
+        el("span", "parent-decision", decisionText(parent)),
+      );
+      $("d-parent-text").textContent = parent.text;
+    }
+    const counts = detail && detail.author_counts;
+    show($("d-counts"), Boolean(counts));
+    $("d-counts").textContent = counts
+      ? counts.total + " on this site: " + counts.approved + " approved · " + counts.rejected +
+        " rejected · " + counts.reported + " reported · " + counts.waiting + " waiting"
+      : "";
   }
 
   function renderDetail(item, history) {
