@@ -35,6 +35,7 @@ from service.domain.review import (
     ReviewStatus,
     StoredComment,
 )
+from service.domain.spot_check import SpotCheckCounts, is_spot_check_round, verdict_publishes
 
 Key = tuple[str, str]
 
@@ -101,6 +102,8 @@ class InMemoryReviewStore:
     outbox: list[OutboxRecord] = field(default_factory=list)
     decided: dict[tuple[str, str], AutoDecision] = field(default_factory=dict)
     label_rows: list[LabelledExample] = field(default_factory=list)  # every decision's, in order
+    # (site, automatic action, verdict) of each verdict on a spot check, in order
+    spot_labels: list[tuple[str, Action, Action]] = field(default_factory=list)
     unavailable: bool = False
 
     def add(self, *items: ReviewItem) -> None:
@@ -123,7 +126,7 @@ class InMemoryReviewStore:
     async def record_decisions(self, comments: Sequence[StoredComment]) -> None:
         self._check()
         for c in comments:
-            queued = c.action is Action.REVIEW and c.queued
+            queued = (c.action is Action.REVIEW and c.queued) or c.spot_check is not None
             if queued and (c.site_id, c.comment_id) not in self.items:
                 self.add(
                     replace(
@@ -132,7 +135,8 @@ class InMemoryReviewStore:
                         author_id=c.author_id,
                         author_name=c.author_name,
                         scores=c.scores,
-                        reasons=c.reasons,
+                        reasons=c.reasons + ((c.spot_check,) if c.spot_check else ()),
+                        auto_action=c.action,
                         language=None
                         if c.language is None
                         else replace(c.language, confidence=None),
@@ -286,7 +290,11 @@ class InMemoryReviewStore:
         )
         self.add(decided)
         auto = self.decided.get((item.site_id, item.comment_id))
-        auto_action = auto.decision.action if auto else Action.REVIEW
+        auto_action = auto.decision.action if auto else item.auto_action
+        codes = [r.code.value for r in item.reasons]
+        spot = is_spot_check_round(auto_action, codes)
+        if spot:
+            self.spot_labels.append((item.site_id, auto_action, decision.action))
         self.label_rows.append(
             LabelledExample(
                 site_id=item.site_id,
@@ -301,11 +309,17 @@ class InMemoryReviewStore:
                 reason_source=reason_source(decision.action, reason_given=decision.reason_given),
             )
         )
-        self.outbox.append(
-            OutboxRecord(
-                len(self.outbox) + 1, outbox.event_id, outbox.topic, outbox.key, outbox.value, now
+        if verdict_publishes(auto_action, codes, decision.action):
+            self.outbox.append(
+                OutboxRecord(
+                    len(self.outbox) + 1,
+                    outbox.event_id,
+                    outbox.topic,
+                    outbox.key,
+                    outbox.value,
+                    now,
+                )
             )
-        )
         await self.add_audit(
             f"moderator:{decision.moderator_id}",
             "decide",
@@ -389,6 +403,22 @@ class InMemoryReviewStore:
                 min(i.queued_at for i in items),
             )
             for site, items in sorted(by_site.items())
+        ]
+
+    async def spot_check_counts(self, sites: frozenset[str] | None) -> list[SpotCheckCounts]:
+        self._check()
+        found: dict[tuple[str, Action], list[int]] = {}
+        for site, auto, verdict in self.spot_labels:
+            if sites is None or site in sites:
+                row = found.setdefault((site, auto), [0, 0, 0])
+                row[0] += 1
+                row[1] += int(verdict is not auto)
+        for item in self._pending(sites):
+            if item.spot_check:
+                found.setdefault((item.site_id, item.auto_action), [0, 0, 0])[2] += 1
+        return [
+            SpotCheckCounts(site, auto, n, k, w)
+            for (site, auto), (n, k, w) in sorted(found.items())
         ]
 
     async def outbox_pending(self, limit: int) -> list[OutboxRecord]:

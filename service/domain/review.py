@@ -10,6 +10,7 @@ from typing import Generic, TypeVar
 
 from service.domain.errors import ModerationError
 from service.domain.model import Action, Decision, Language, ModeratorReason, Reason, Scores
+from service.domain.spot_check import is_spot_check_round
 
 T = TypeVar("T")
 
@@ -50,6 +51,9 @@ class StoredComment:
     # False: a `review` that another system's moderators decide (Coral's own queue holds
     # the comment), so it does not join ours
     queued: bool = True
+    # an approval or rejection sampled for a moderator to check (it joins the queue with
+    # this reason; the automatic decision stands): see `service/domain/spot_check.py`
+    spot_check: Reason | None = None
 
 
 AuthorKey = tuple[str, str]  # (site_id, author_id)
@@ -107,6 +111,12 @@ class ReviewItem:
     note: str | None
     report_weight: float = 0.0  # summed reliability of this round's reporters
     language: Language | None = None  # the automatic decision's: given or detected
+    auto_action: Action = Action.REVIEW  # what the machine decided (not review: a spot check)
+
+    @property
+    def spot_check(self) -> bool:
+        """An automatic approval or rejection queued as a spot check in this round."""
+        return is_spot_check_round(self.auto_action, (r.code.value for r in self.reasons))
 
     @property
     def risk(self) -> float:

@@ -165,4 +165,17 @@ MIGRATIONS: Final[tuple[tuple[int, str, tuple[str, ...]], ...]] = (
             "ALTER TABLE comments ADD COLUMN language_detected INTEGER",
         ),
     ),
+    # 6 and 7 are taken by other work; the runner applies each missing version on its own,
+    # so a gap (or a lower version arriving later) is fine.
+    (
+        8,
+        "spot checks: sampled automatic decisions and the verdicts on them",
+        (
+            # 1: the pipeline sampled this approval or rejection for a moderator to check
+            "ALTER TABLE comments ADD COLUMN spot_check INTEGER NOT NULL DEFAULT 0",
+            # 1: the label is a verdict on a spot check (an unbiased sample of its action)
+            "ALTER TABLE labels ADD COLUMN spot_check INTEGER NOT NULL DEFAULT 0",
+            "CREATE INDEX labels_spot ON labels (spot_check, site_id)",
+        ),
+    ),
 )
