@@ -22,6 +22,7 @@ from service.domain.spot_check import (
     verdict_publishes,
     wilson_interval,
 )
+from service.ops import format_status, spot_check_json
 
 BASE = SitePolicy(Thresholds(0.5, 0.9), Thresholds(0.5, 0.9))
 
@@ -170,3 +171,35 @@ def test_bad_spot_check_keys_are_named(section: str, problem: str) -> None:
         compile_text(f'version = "v"\n[defaults.spot_check]\n{section}\n')
 
     assert any(problem in p for p in caught.value.problems), caught.value.problems
+
+
+def test_status_shows_each_sites_rate_with_its_interval_and_counts() -> None:
+    checked = spot_check_json(estimate(SpotCheckCounts("herald", Action.APPROVE, 30, 7, 5)))
+    unchecked = spot_check_json(estimate(SpotCheckCounts("herald", Action.REJECT, 0, 0, 2)))
+    report = {
+        "checked_at": "2026-11-27T12:00:00Z",
+        "kafka": {"bootstrap": "b", "group_id": "g", "topic": "t", "error": "down"},
+        "store": {
+            "dialect": "sqlite",
+            "schema_version": 8,
+            "outbox_backlog": 0,
+            "review_queue": [],
+            "spot_checks": [checked, unchecked],
+        },
+        "model": {"path": "m", "version": "v"},
+        "policy_version": "p",
+        "event_schemas": [],
+    }
+
+    text = format_status(report)
+
+    interval = wilson_interval(7, 30)
+    assert interval is not None
+    assert checked["low"] == interval.low
+    assert (
+        f"approvals a moderator would reject: 23.3% (95% CI {interval.low:.1%} to "
+        f"{interval.high:.1%})  7 of 30 checked, 5 waiting"
+    ) in text
+    assert "rejections a moderator would approve: no verdict yet  0 of 0 checked, 2 waiting" in (
+        text
+    )
