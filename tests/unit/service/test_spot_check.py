@@ -9,6 +9,7 @@ import tomllib
 
 import pytest
 
+from service.adapters.metrics import PrometheusMetrics
 from service.adapters.policy_file import PolicyFileError, compile_policy
 from service.domain.errors import InvalidPolicy
 from service.domain.model import Action, Decision, ReasonCode, Scores
@@ -203,3 +204,27 @@ def test_status_shows_each_sites_rate_with_its_interval_and_counts() -> None:
     assert "rejections a moderator would approve: no verdict yet  0 of 0 checked, 2 waiting" in (
         text
     )
+
+
+def test_the_gauges_give_each_sites_estimate_and_bounds_once_there_is_a_verdict() -> None:
+    metrics = PrometheusMetrics()
+    metrics.spot_checks(
+        [
+            estimate(SpotCheckCounts("herald", Action.APPROVE, 30, 7)),
+            estimate(SpotCheckCounts("herald", Action.REJECT, 0, 0, waiting=4)),
+        ]
+    )
+    interval = wilson_interval(7, 30)
+    assert interval is not None
+
+    def value(name: str, **labels: str) -> float | None:
+        return metrics.registry.get_sample_value(name, labels)
+
+    rate = "moderation_spot_check_error_rate"
+    herald = {"site_id": "herald", "kind": "false_approve"}
+    assert value(rate, **herald, bound="estimate") == pytest.approx(7 / 30)
+    assert value(rate, **herald, bound="low") == interval.low
+    assert value(rate, **herald, bound="high") == interval.high
+    assert value("moderation_spot_check_verdicts", **herald) == 30
+    assert value(rate, site_id="herald", kind="false_reject", bound="estimate") is None
+    assert value("moderation_spot_check_verdicts", site_id="herald", kind="false_reject") == 0
