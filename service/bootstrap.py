@@ -28,6 +28,7 @@ from service.auth import TokenRegistry
 from service.coral import ApproveAnswer, BodyFormat, CoralConfig, StaffPolicy
 from service.domain.errors import InvalidPolicy, ModerationError, StoreFailed, StoreUnavailable
 from service.domain.policy import Policy
+from service.domain.spot_check import estimate
 from service.feedback import FeedbackHandler
 from service.http.app import app_runner, build_app
 from service.http.keys import Readiness
@@ -417,13 +418,14 @@ async def refresh_queue_metrics(
     stop: asyncio.Event,
     every_seconds: float = 5.0,
 ) -> None:
-    """Queue depth, oldest age and outbox backlog, read from the store every few seconds
-    (they are shared by every instance, so any instance can report them)."""
+    """Queue depth, oldest age, outbox backlog and spot-check error rates, read from the store
+    every few seconds (they are shared by every instance, so any instance can report them)."""
     while not stop.is_set():
         try:
             stats = await store.queue_stats(None)
             backlog = await store.outbox_backlog()
             metrics.queue(stats, clock.now().timestamp(), backlog)
+            metrics.spot_checks([estimate(c) for c in await store.spot_check_counts(None)])
         except StoreUnavailable as exc:
             log.warning("cannot read queue metrics", extra={"error": str(exc)})
         with contextlib.suppress(TimeoutError):

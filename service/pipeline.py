@@ -34,10 +34,11 @@ from service.adapters.codec import (
 )
 from service.domain.errors import InvalidComment
 from service.domain.language import given_language
-from service.domain.model import Comment, Decision, Language, Scores, SubScore
+from service.domain.model import Comment, Decision, Language, Reason, Scores, SubScore
 from service.domain.policy import Policy, SitePolicy, decide
 from service.domain.review import Activity, ActivityQuery, AuthorKey, StoredComment
 from service.domain.rules import DecisionContext
+from service.domain.spot_check import spot_check
 from service.ports import Classifier, Clock, LanguageDetector
 
 log = logging.getLogger(__name__)
@@ -241,7 +242,9 @@ class Pipeline:
                 model_version=classifier.version,
                 policy_version=policy.version,
             )
-            self._publish(outcome, item, decision, now)
+            self._publish(
+                outcome, item, decision, now, spot_check(decision, site_policy.spot_check)
+            )
             shadow_policy = policy.shadow.get(item.comment.site_id) if with_shadow else None
             if shadow_classifier is not None or shadow_policy is not None:
                 # a shadow policy for this site, a candidate model for every comment, or both
@@ -261,14 +264,20 @@ class Pipeline:
         return outcome
 
     def _publish(
-        self, outcome: BatchOutcome, item: _Valid, decision: Decision, now: datetime
+        self,
+        outcome: BatchOutcome,
+        item: _Valid,
+        decision: Decision,
+        now: datetime,
+        spot: Reason | None,
     ) -> None:
+        """The decision event as always; a sampled one is also stored as a spot check."""
         c = item.comment
         value = encode_decision(decision, auto_event_id(c.site_id, c.id), now)
         outcome.records.append(
             OutputRecord(self._topics.decisions, decision_key(c.site_id, c.id), value, _JSON)
         )
-        outcome.stored.append(stored_comment(item, decision, now))
+        outcome.stored.append(stored_comment(item, decision, now, spot_check=spot))
         outcome.actions[decision.action.value] += 1
 
     def _publish_shadow(
@@ -381,7 +390,9 @@ class _BatchState:
         self._texts[item.text_hash].append((item.campaign_author, now))
 
 
-def stored_comment(item: _Valid, decision: Decision, decided_at: datetime) -> StoredComment:
+def stored_comment(
+    item: _Valid, decision: Decision, decided_at: datetime, *, spot_check: Reason | None = None
+) -> StoredComment:
     comment = item.comment
     return StoredComment(
         site_id=comment.site_id,
@@ -405,4 +416,5 @@ def stored_comment(item: _Valid, decision: Decision, decided_at: datetime) -> St
         parent_id=comment.parent_id,
         thread_url=comment.thread_url,
         thread_title=comment.thread_title,
+        spot_check=spot_check,
     )

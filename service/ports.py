@@ -32,6 +32,7 @@ from service.domain.review import (
     ReviewItem,
     StoredComment,
 )
+from service.domain.spot_check import SpotCheckCounts
 
 if TYPE_CHECKING:
     from service.pipeline import BatchOutcome
@@ -132,8 +133,9 @@ class ReviewStore(Protocol):
         self, decision: ModeratorDecision, outbox: OutboxDraft, *, now: datetime
     ) -> ReviewItem:
         """Write a moderator's decision, its outbox record and an audit entry in one
-        database transaction. Raises `ReviewNotFound`, `AlreadyDecided`, or `ClaimedByOther`
-        (another moderator holds an unexpired lease)."""
+        database transaction; the outbox record only if `verdict_publishes` (a spot check
+        that confirms the automatic decision publishes nothing). Raises `ReviewNotFound`,
+        `AlreadyDecided`, or `ClaimedByOther` (another moderator holds an unexpired lease)."""
         ...
 
     async def get_item(self, site_id: str, comment_id: str) -> ReviewItem:
@@ -200,6 +202,12 @@ class ReviewStore(Protocol):
     ) -> None: ...
 
     async def queue_stats(self, sites: frozenset[str] | None) -> list[QueueStats]: ...
+
+    async def spot_check_counts(self, sites: frozenset[str] | None) -> list[SpotCheckCounts]:
+        """Per site and automatic action (approve, reject): the verdicts given on spot checks,
+        how many overturned it, and how many spot checks still wait; sites with none left
+        out."""
+        ...
 
     async def outbox_pending(self, limit: int) -> list[OutboxRecord]:
         """Unsent outbox records, oldest first."""

@@ -36,6 +36,7 @@ from service.domain.review import (
     ReviewStatus,
     moderator_decision,
 )
+from service.domain.spot_check import SpotCheckEstimate, estimate
 from service.ports import Clock, ReviewMetrics, ReviewStore
 
 
@@ -318,6 +319,13 @@ class ReviewService:
             SiteStats(s, _age(now, s.oldest_queued_at))
             for s in await self._store.queue_stats(self._scope(who, site_id))
         ]
+
+    async def spot_checks(
+        self, who: Identity, *, site_id: str | None = None
+    ) -> list[SpotCheckEstimate]:
+        """Per site and automatic action, how often spot checks found the machine wrong."""
+        counts = await self._store.spot_check_counts(self._scope(who, site_id))
+        return [estimate(c) for c in counts]
 
 
 def _age(now: datetime, since: datetime | None) -> float | None:

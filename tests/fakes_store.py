@@ -43,6 +43,7 @@ from service.domain.review import (
     ReviewStatus,
     StoredComment,
 )
+from service.domain.spot_check import SpotCheckCounts, is_spot_check_round, verdict_publishes
 
 Key = tuple[str, str]
 
@@ -112,6 +113,8 @@ class InMemoryReviewStore:
     author_marks: dict[Key, AuthorMark] = field(default_factory=dict)  # (site, author)
     stored: dict[Key, StoredComment] = field(default_factory=dict)  # every recorded comment
     reported: set[Key] = field(default_factory=set)  # comments readers reported (no feedback)
+    # (site, automatic action, verdict) of each verdict on a spot check, in order
+    spot_labels: list[tuple[str, Action, Action]] = field(default_factory=list)
     unavailable: bool = False
 
     def add(self, *items: ReviewItem) -> None:
@@ -135,7 +138,7 @@ class InMemoryReviewStore:
         self._check()
         for c in comments:
             self.stored.setdefault((c.site_id, c.comment_id), c)
-            queued = c.action is Action.REVIEW and c.queued
+            queued = (c.action is Action.REVIEW and c.queued) or c.spot_check is not None
             if queued and (c.site_id, c.comment_id) not in self.items:
                 self.add(
                     replace(
@@ -144,7 +147,8 @@ class InMemoryReviewStore:
                         author_id=c.author_id,
                         author_name=c.author_name,
                         scores=c.scores,
-                        reasons=c.reasons,
+                        reasons=c.reasons + ((c.spot_check,) if c.spot_check else ()),
+                        auto_action=c.action,
                         language=None
                         if c.language is None
                         else replace(c.language, confidence=None),
@@ -304,7 +308,11 @@ class InMemoryReviewStore:
         )
         self.add(decided)
         auto = self.decided.get((item.site_id, item.comment_id))
-        auto_action = auto.decision.action if auto else Action.REVIEW
+        auto_action = auto.decision.action if auto else item.auto_action
+        codes = [r.code.value for r in item.reasons]
+        spot = is_spot_check_round(auto_action, codes)
+        if spot:
+            self.spot_labels.append((item.site_id, auto_action, decision.action))
         self.label_rows.append(
             LabelledExample(
                 site_id=item.site_id,
@@ -319,11 +327,17 @@ class InMemoryReviewStore:
                 reason_source=reason_source(decision.action, reason_given=decision.reason_given),
             )
         )
-        self.outbox.append(
-            OutboxRecord(
-                len(self.outbox) + 1, outbox.event_id, outbox.topic, outbox.key, outbox.value, now
+        if verdict_publishes(auto_action, codes, decision.action):
+            self.outbox.append(
+                OutboxRecord(
+                    len(self.outbox) + 1,
+                    outbox.event_id,
+                    outbox.topic,
+                    outbox.key,
+                    outbox.value,
+                    now,
+                )
             )
-        )
         await self.add_audit(
             f"moderator:{decision.moderator_id}",
             "decide",
@@ -505,6 +519,22 @@ class InMemoryReviewStore:
                 min(i.queued_at for i in items),
             )
             for site, items in sorted(by_site.items())
+        ]
+
+    async def spot_check_counts(self, sites: frozenset[str] | None) -> list[SpotCheckCounts]:
+        self._check()
+        found: dict[tuple[str, Action], list[int]] = {}
+        for site, auto, verdict in self.spot_labels:
+            if sites is None or site in sites:
+                row = found.setdefault((site, auto), [0, 0, 0])
+                row[0] += 1
+                row[1] += int(verdict is not auto)
+        for item in self._pending(sites):
+            if item.spot_check:
+                found.setdefault((item.site_id, item.auto_action), [0, 0, 0])[2] += 1
+        return [
+            SpotCheckCounts(site, auto, n, k, w)
+            for (site, auto), (n, k, w) in sorted(found.items())
         ]
 
     async def outbox_pending(self, limit: int) -> list[OutboxRecord]:

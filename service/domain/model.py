@@ -64,6 +64,7 @@ class ReasonCode(StrEnum):
     STAFF_AUTHOR = "staff_author"
     REPORTED = "reported"  # a reader flagged the comment after it was decided
     APPEALED = "appealed"  # the author contested its rejection
+    SPOT_CHECK = "spot_check"  # a random sample of automatic decisions, checked by a human
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,6 +43,7 @@ from service.domain.model import (
     SubScore,
 )
 from service.domain.rules import DecisionContext, NamedPattern, domain_in, link_domains
+from service.domain.spot_check import SpotCheckRates
 
 _REJECT_CODE = {
     Label.SPAM: ReasonCode.SPAM_ABOVE_REJECT,
@@ -180,6 +181,7 @@ class SitePolicy:
     on_scoring_failure: FailureMode = FailureMode.REVIEW
     sub_scores: Mapping[SubScore, SubScoreThresholds] = field(default_factory=dict)
     languages: LanguageRules = LanguageRules()
+    spot_check: SpotCheckRates = field(default_factory=SpotCheckRates)  # off by default
 
     def thresholds(self, label: Label) -> Thresholds:
         return self.spam if label is Label.SPAM else self.abuse

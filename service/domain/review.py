@@ -11,6 +11,7 @@ from typing import Generic, TypeVar
 from service.domain.authors import AuthorStatuses
 from service.domain.errors import ModerationError
 from service.domain.model import Action, Decision, Language, ModeratorReason, Reason, Scores
+from service.domain.spot_check import is_spot_check_round
 
 T = TypeVar("T")
 
@@ -54,6 +55,9 @@ class StoredComment:
     parent_id: str | None = None  # the comment this one answers, on the same site
     thread_url: str | None = None  # the article: an http(s) URL (the codec checked it)
     thread_title: str | None = None
+    # an approval or rejection sampled for a moderator to check (it joins the queue with
+    # this reason; the automatic decision stands): see `service/domain/spot_check.py`
+    spot_check: Reason | None = None
 
 
 AuthorKey = tuple[str, str]  # (site_id, author_id)
@@ -116,6 +120,12 @@ class ReviewItem:
     parent_id: str | None = None  # the comment this one answers, on the same site
     thread_url: str | None = None  # the article: an http(s) URL (the codec checked it)
     thread_title: str | None = None
+    auto_action: Action = Action.REVIEW  # what the machine decided (not review: a spot check)
+
+    @property
+    def spot_check(self) -> bool:
+        """An automatic approval or rejection queued as a spot check in this round."""
+        return is_spot_check_round(self.auto_action, (r.code.value for r in self.reasons))
 
     @property
     def risk(self) -> float:

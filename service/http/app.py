@@ -207,6 +207,7 @@ def build_app(
     r.add_delete(author, author_views.delete_author)
     r.add_get(f"{API}/audit", views.audit, allow_head=False)
     r.add_get(f"{API}/stats", views.stats, allow_head=False)
+    r.add_get(f"{API}/spot-checks", views.spot_checks, allow_head=False)
     r.add_post(f"{API}/admin/policy/reload", views.reload_policy)
     r.add_post(f"{API}/moderate", views.moderate)
     r.add_post("/integrations/coral/moderation", views.coral)

@@ -196,4 +196,15 @@ MIGRATIONS: Final[tuple[tuple[int, str, tuple[str, ...]], ...]] = (
             """,
         ),
     ),
+    (
+        8,
+        "spot checks: sampled automatic decisions and the verdicts on them",
+        (
+            # 1: the pipeline sampled this approval or rejection for a moderator to check
+            "ALTER TABLE comments ADD COLUMN spot_check INTEGER NOT NULL DEFAULT 0",
+            # 1: the label is a verdict on a spot check (an unbiased sample of its action)
+            "ALTER TABLE labels ADD COLUMN spot_check INTEGER NOT NULL DEFAULT 0",
+            "CREATE INDEX labels_spot ON labels (spot_check, site_id)",
+        ),
+    ),
 )

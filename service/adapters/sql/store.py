@@ -72,6 +72,7 @@ from service.domain.review import (
     ReviewStatus,
     StoredComment,
 )
+from service.domain.spot_check import SpotCheckCounts, is_spot_check_round, verdict_publishes
 
 T = TypeVar("T")
 _MAX_FLAGS: Final = 20  # reasons kept from one round's reports (the count is in the weight)
@@ -80,7 +81,8 @@ _ITEM_COLUMNS: Final = (
     "site_id, comment_id, text, author_id, author_name, thread_id, created_at_ms, spam, abuse, "
     "reasons, model_version, policy_version, queued_at_ms, status, claimed_by, "
     "claim_expires_at_ms, decision, decided_by, decided_at_ms, decision_reason, note, flags, "
-    "report_weight, sub_scores, language, language_detected, parent_id, thread_url, thread_title"
+    "report_weight, sub_scores, language, language_detected, parent_id, thread_url, "
+    "thread_title, auto_action"
 )
 
 
@@ -89,14 +91,18 @@ _INSERT_COMMENT: Final = (
     "created_at_ms, spam, abuse, risk, reasons, reason_codes, model_version, policy_version, "
     "auto_action, auto_decided_at_ms, event_json, status, queued_at_ms, text_hash, "
     "campaign_author, sub_scores, language, language_detected, parent_id, thread_url, "
-    "thread_title) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "thread_title, flags, spot_check) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+    "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT (site_id, comment_id) DO NOTHING"
 )
 
 
 def _comment_row(c: StoredComment) -> tuple[Any, ...]:
-    queued = c.action is Action.REVIEW and c.queued
+    # a spot check joins the queue with its reason among the round's (as a report's does)
+    spot = c.spot_check
+    queued = (c.action is Action.REVIEW and c.queued) or spot is not None
+    codes = [r.code.value for r in c.reasons] + ([spot.code.value] if spot else [])
     return (
         c.site_id,
         c.comment_id,
@@ -109,7 +115,7 @@ def _comment_row(c: StoredComment) -> tuple[Any, ...]:
         c.scores.abuse,
         max(c.scores.spam, c.scores.abuse),
         json.dumps([{"code": r.code.value, "detail": r.detail} for r in c.reasons]),
-        "," + ",".join(r.code.value for r in c.reasons) + ",",
+        "," + ",".join(codes) + ",",
         c.model_version,
         c.policy_version,
         c.action.value,
@@ -125,6 +131,8 @@ def _comment_row(c: StoredComment) -> tuple[Any, ...]:
         _clean(c.parent_id),
         _clean(c.thread_url),
         _clean(c.thread_title),
+        None if spot is None else json.dumps([{"code": spot.code.value, "detail": spot.detail}]),
+        int(spot is not None),
     )
 
 
@@ -194,6 +202,7 @@ def _item(row: Row) -> ReviewItem:
         parent_id=row[26],
         thread_url=row[27],
         thread_title=row[28],
+        auto_action=Action(row[29]),
     )
 
 
@@ -664,7 +673,8 @@ class SqlReviewStore:
             with self._db.transaction(write=True) as tx:
                 row = tx.fetchone(
                     "SELECT status, claimed_by, claim_expires_at_ms, decided_by, auto_action, "
-                    f"text FROM comments WHERE site_id = ? AND comment_id = ?{self._db.for_update}",
+                    "text, flags FROM comments "
+                    f"WHERE site_id = ? AND comment_id = ?{self._db.for_update}",
                     key,
                 )
                 if row is None or row[0] is None:
@@ -687,21 +697,28 @@ class SqlReviewStore:
                         *key,
                     ),
                 )
-                tx.execute(
-                    "INSERT INTO outbox (event_id, topic, key, value, created_at_ms) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    (outbox.event_id, outbox.topic, outbox.key, outbox.value, _ms(now)),
-                )
+                auto_action = Action(row[4])
+                round_codes = [r.code.value for r in _reasons(row[6])]
+                spot = is_spot_check_round(auto_action, round_codes)
+                detail = f"{decision.action.value} ({decision.reason.value})"
+                if verdict_publishes(auto_action, round_codes, decision.action):
+                    tx.execute(
+                        "INSERT INTO outbox (event_id, topic, key, value, created_at_ms) "
+                        "VALUES (?, ?, ?, ?, ?)",
+                        (outbox.event_id, outbox.topic, outbox.key, outbox.value, _ms(now)),
+                    )
+                else:
+                    detail += f"; confirms the automatic {auto_action.value}: not published"
                 self._audit(
                     tx,
                     actor=actor,
                     action="decide",
                     site_id=decision.site_id,
                     comment_id=decision.comment_id,
-                    detail=f"{decision.action.value} ({decision.reason.value})",
+                    detail=detail,
                     now=now,
                 )
-                self._learn(tx, decision, Action(row[4]), row[5], now)
+                self._learn(tx, decision, auto_action, row[5], now, spot_check=spot)
                 item = tx.fetchone(
                     f"SELECT {_ITEM_COLUMNS} FROM comments WHERE site_id = ? AND comment_id = ?",
                     key,
@@ -712,15 +729,22 @@ class SqlReviewStore:
         return await self._run(decide)
 
     def _learn(
-        self, tx: Tx, decision: ModeratorDecision, auto_action: Action, text: str, now: datetime
+        self,
+        tx: Tx,
+        decision: ModeratorDecision,
+        auto_action: Action,
+        text: str,
+        now: datetime,
+        *,
+        spot_check: bool = False,
     ) -> None:
         """In the decision's transaction: the labelled example, and the verdict on this
         round's reports (upheld by a rejection) and appeals (upheld by an approval)."""
         key = (decision.site_id, decision.comment_id)
         tx.execute(
             "INSERT INTO labels (site_id, comment_id, text, label, auto_action, final_action, "
-            "overturned, labelled_by, labelled_at_ms, reason_source) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "overturned, labelled_by, labelled_at_ms, reason_source, spot_check) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 *key,
                 text,
@@ -731,6 +755,7 @@ class SqlReviewStore:
                 f"moderator:{decision.moderator_id}",
                 _ms(now),
                 reason_source(decision.action, reason_given=decision.reason_given).value,
+                int(spot_check),
             ),
         )
         rejected = decision.action is Action.REJECT
@@ -763,14 +788,16 @@ class SqlReviewStore:
             key = (feedback.site_id, feedback.comment_id)
             with self._db.transaction(write=True) as tx:
                 row = tx.fetchone(
-                    "SELECT status, COALESCE(decision, auto_action), flags FROM comments "
-                    f"WHERE site_id = ? AND comment_id = ?{self._db.for_update}",
+                    "SELECT status, COALESCE(decision, auto_action), flags, auto_action "
+                    f"FROM comments WHERE site_id = ? AND comment_id = ?{self._db.for_update}",
                     key,
                 )
                 if row is None:
                     raise UnknownComment(*key)
                 pending = row[0] == ReviewStatus.PENDING.value
-                action = Action.REVIEW if pending else Action(row[1])
+                # a waiting spot check's automatic decision is published and stands
+                spot = is_spot_check_round(Action(row[3]), (r.code for r in _reasons(row[2])))
+                action = Action.REVIEW if pending and not spot else Action(row[1])
                 inserted = tx.execute(
                     "INSERT INTO feedback (kind, site_id, comment_id, actor_id, reason, "
                     "received_at_ms) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
@@ -1085,6 +1112,34 @@ class SqlReviewStore:
             return Page(entries, _encode_cursor(entries[-1].id) if more and entries else None)
 
         return await self._run(read)
+
+    async def spot_check_counts(self, sites: frozenset[str] | None) -> list[SpotCheckCounts]:
+        def counts() -> list[SpotCheckCounts]:
+            site_sql, params = _in("site_id", sites)
+            with self._db.transaction(write=False) as tx:
+                verdicts = tx.fetchall(
+                    "SELECT site_id, auto_action, COUNT(*), SUM(overturned) FROM labels "
+                    f"WHERE spot_check = 1{site_sql} GROUP BY site_id, auto_action",
+                    params,
+                )
+                waiting = tx.fetchall(
+                    "SELECT site_id, auto_action, COUNT(*) FROM comments "
+                    "WHERE status = 'pending' AND reason_codes LIKE '%,spot_check,%' "
+                    f"AND auto_action IN ('approve', 'reject'){site_sql} "
+                    "GROUP BY site_id, auto_action",
+                    params,
+                )
+            found: dict[tuple[str, str], list[int]] = {}
+            for site, action, n, k in verdicts:
+                found.setdefault((site, action), [0, 0, 0])[:2] = [int(n), int(k or 0)]
+            for site, action, n in waiting:
+                found.setdefault((site, action), [0, 0, 0])[2] = int(n)
+            return [
+                SpotCheckCounts(site, Action(action), n, k, w)
+                for (site, action), (n, k, w) in sorted(found.items())
+            ]
+
+        return await self._run(counts)
 
     async def queue_stats(self, sites: frozenset[str] | None) -> list[QueueStats]:
         def stats() -> list[QueueStats]:

@@ -154,6 +154,19 @@ SCHEMAS: Json = {
             "oldest_age_seconds": {"type": ["number", "null"], "minimum": 0},
         }
     ),
+    "SpotCheckEstimate": closed(
+        {
+            "site_id": SITE_ID,
+            "auto_action": enum(["approve", "reject"]),
+            "kind": enum(["false_approve", "false_reject"]),
+            "checked": {"type": "integer", "minimum": 0},
+            "overturned": {"type": "integer", "minimum": 0},
+            "waiting": {"type": "integer", "minimum": 0},
+            "rate": nullable(SCORE),
+            "low": nullable(SCORE),
+            "high": nullable(SCORE),
+        }
+    ),
     "Readiness": closed(
         {
             "status": enum(["ok", "unavailable"]),
@@ -493,6 +506,33 @@ def paths() -> Json:
                     ok(
                         "Per site",
                         closed({"sites": {"type": "array", "items": ref("SiteStats")}}),
+                    ),
+                    400,
+                    401,
+                    403,
+                    503,
+                ),
+            }
+        },
+        f"{api}/spot-checks": {
+            "get": {
+                "operationId": "spotChecks",
+                "summary": "How often spot checks found automatic decisions wrong, per site",
+                "description": "Per site and automatic action: the verdicts on spot checks, "
+                "how many overturned it, how many wait, the share (`rate`) and its 95% Wilson "
+                "score interval (`low`, `high`); these three are null before any verdict.",
+                "parameters": [SITE_QUERY],
+                "responses": responses(
+                    ok(
+                        "Per site and automatic action",
+                        closed(
+                            {
+                                "spot_checks": {
+                                    "type": "array",
+                                    "items": ref("SpotCheckEstimate"),
+                                }
+                            }
+                        ),
                     ),
                     400,
                     401,

@@ -164,13 +164,15 @@
     const current = state.items[state.selected];
     const site = encodeURIComponent(state.site);
     try {
-      const [page, stats] = await Promise.all([
+      const [page, stats, spot] = await Promise.all([
         api("GET", "/queue?limit=100&site=" + site),
         api("GET", "/stats?site=" + site),
+        api("GET", "/spot-checks?site=" + site),
       ]);
       if (site !== encodeURIComponent(state.site)) return;
       state.items = page.items;
       renderStats(stats.sites[0]);
+      renderSpotChecks(spot.spot_checks);
     } catch (error) {
       say(error.message, "error");
       return;
@@ -179,6 +181,16 @@
     state.selected = keep >= 0 ? keep : Math.min(Math.max(state.selected, 0), state.items.length - 1);
     renderQueue();
     if (!current || keep < 0) await loadDetail();
+  }
+
+  // Spot checks: how often moderators overturned a sampled automatic decision (text only).
+  function renderSpotChecks(estimates) {
+    const pct = (x) => (100 * x).toFixed(1) + "%";
+    const lines = estimates.filter((e) => e.rate !== null).map((e) =>
+      (e.auto_action === "approve" ? "auto-approved, would reject: " : "auto-rejected, would approve: ") +
+      pct(e.rate) + " (95% CI " + pct(e.low) + "–" + pct(e.high) + ", " + e.overturned + " of " + e.checked + ")");
+    $("spot-checks").textContent = lines.length ? "Spot checks · " + lines.join(" · ") : "";
+    show($("spot-checks"), lines.length > 0);
   }
 
   function renderStats(stats) {
@@ -231,6 +243,7 @@
     if (flagged.some((r) => r.code === "appealed")) head.append(el("span", "badge other", "appealed"));
     const mark = authorMark(item);
     if (mark) head.append(el("span", "badge " + (mark.status === "blocked" ? "reject" : "approve"), "author " + mark.status));
+    if (item.reasons.some((r) => r.code === "spot_check")) head.append(el("span", "badge other", "spot check"));
     const scores = el("div", "row-scores");
     scores.append(pill("spam", item.scores.spam), pill("abuse", item.scores.abuse));
     row.replaceChildren(head, el("div", "row-text", item.text), scores);

@@ -231,6 +231,7 @@ async def test_sql_metacharacters_in_query_parameters_are_refused_or_match_nothi
                 {"items": [], "next_cursor": None},
                 {"sites": []},
                 {"entries": [], "next_cursor": None},
+                {"spot_checks": []},
             ), body
 
 
