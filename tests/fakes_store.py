@@ -121,6 +121,14 @@ class InMemoryReviewStore:
         for item in items:
             self.items[item.site_id, item.comment_id] = item
 
+    def _enqueue(self, draft: OutboxDraft, at: datetime) -> None:
+        """The draft as the next outbox record, as the SQL store's insert numbers them."""
+        self.outbox.append(
+            OutboxRecord(
+                len(self.outbox) + 1, draft.event_id, draft.topic, draft.key, draft.value, at
+            )
+        )
+
     def _check(self) -> None:
         if self.unavailable:
             raise StoreUnavailable("the fake store is down")
@@ -180,16 +188,7 @@ class InMemoryReviewStore:
             comment.decided_at,
         )
         await self.record_decisions([comment])
-        self.outbox.append(
-            OutboxRecord(
-                len(self.outbox) + 1,
-                outbox.event_id,
-                outbox.topic,
-                outbox.key,
-                outbox.value,
-                comment.decided_at,
-            )
-        )
+        self._enqueue(outbox, comment.decided_at)
         return True
 
     async def auto_decision(self, site_id: str, comment_id: str) -> AutoDecision | None:
@@ -328,16 +327,7 @@ class InMemoryReviewStore:
             )
         )
         if verdict_publishes(auto_action, codes, decision.action):
-            self.outbox.append(
-                OutboxRecord(
-                    len(self.outbox) + 1,
-                    outbox.event_id,
-                    outbox.topic,
-                    outbox.key,
-                    outbox.value,
-                    now,
-                )
-            )
+            self._enqueue(outbox, now)
         await self.add_audit(
             f"moderator:{decision.moderator_id}",
             "decide",

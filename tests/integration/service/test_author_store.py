@@ -3,10 +3,7 @@ and the in-memory fake the unit tests use (so the fake cannot drift from the rea
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -16,31 +13,15 @@ from service.domain.authors import AuthorMark, AuthorStatus
 from service.domain.errors import InvalidCursor
 from service.domain.review import ActivityQuery
 from service.ports import ReviewStore
-from tests.conftest import fresh_postgres_database
-from tests.fakes_store import InMemoryReviewStore
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 HOSTILE = "<img src=x onerror=\"alert('x')\">'; DROP TABLE author_status; -- \u202e\U0001f600"
 BLOCKED, TRUSTED = AuthorStatus.BLOCKED, AuthorStatus.TRUSTED
 
 
-@pytest.fixture(params=["sqlite", "postgresql", "fake"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ReviewStore]:
-    if request.param == "fake":
-        yield InMemoryReviewStore()
-        return
-    with contextlib.ExitStack() as stack:
-        url = (
-            f"sqlite:///{tmp_path / 'store.db'}"
-            if request.param == "sqlite"
-            else stack.enter_context(
-                fresh_postgres_database(request.getfixturevalue("postgres_url"))
-            )
-        )
-        sql = SqlReviewStore.from_url(url)
-        await sql.migrate()
-        yield sql
-        await sql.close()
+@pytest.fixture
+def store(any_store: ReviewStore) -> ReviewStore:
+    return any_store
 
 
 def mark(

@@ -4,9 +4,7 @@ One suite, run on SQLite, PostgreSQL and the in-memory fake the HTTP tests use."
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -15,7 +13,6 @@ from service.domain.feedback import Feedback, FeedbackKind
 from service.domain.model import Action, ModeratorReason, Reason, ReasonCode, Scores
 from service.domain.review import AuthorCounts, ModeratorDecision, OutboxDraft, StoredComment
 from service.ports import ReviewStore
-from tests.conftest import fresh_postgres_database
 from tests.fakes_store import InMemoryReviewStore
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
@@ -23,22 +20,9 @@ HOSTILE_TITLE = "<img src=x onerror=\"alert('t')\"> Council budget \u202e"
 URL = "https://herald.example/2026/11/council-budget?utm=x#comments"
 
 
-@pytest.fixture(params=["sqlite", "postgresql", "fake"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ReviewStore]:
-    if request.param == "fake":
-        yield InMemoryReviewStore()
-        return
-    if request.param == "sqlite":
-        sql = SqlReviewStore.from_url(f"sqlite:///{tmp_path}/store.db")
-        await sql.migrate()
-        yield sql
-        await sql.close()
-        return
-    with fresh_postgres_database(request.getfixturevalue("postgres_url")) as url:
-        sql = SqlReviewStore.from_url(url)
-        await sql.migrate()
-        yield sql
-        await sql.close()
+@pytest.fixture
+def store(any_store: ReviewStore) -> ReviewStore:
+    return any_store
 
 
 def stored(
