@@ -451,17 +451,22 @@
 
   // --- actions ------------------------------------------------------------------------
 
-  async function act(work) {
-    if (state.busy) return;
-    state.busy = true;
-    try {
-      await work();
-    } catch (error) {
-      say(error.message, "error");
-      if (error instanceof ApiError && error.status === 409) await refresh();
-    } finally {
-      state.busy = false;
-    }
+  // Actions run one after another, in the order the moderator asked for them: a key pressed
+  // while the previous action is still loading waits for it instead of being lost.
+  let pending = Promise.resolve();
+  function act(work) {
+    pending = pending.then(async () => {
+      state.busy = true;
+      try {
+        await work();
+      } catch (error) {
+        say(error.message, "error");
+        if (error instanceof ApiError && error.status === 409) await refresh();
+      } finally {
+        state.busy = false;
+      }
+    });
+    return pending;
   }
 
   function claim() {
