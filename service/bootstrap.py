@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -282,16 +283,18 @@ async def _open_store(settings: Settings, patience_seconds: float = 30.0) -> Sql
     return store
 
 
-async def serve(settings: Settings) -> int:
+async def serve(settings: Settings, *, sock: socket.socket | None = None) -> int:
     """Run the pipeline, the outbox relay and the HTTP API until SIGTERM/SIGINT. The batch in
-    hand is committed before exit. SIGHUP reloads the policy file."""
+    hand is committed before exit. SIGHUP reloads the policy file. The API listens on `sock`
+    when given (a worker of `serve --workers N`: see service/workers.py), else on the
+    settings' host and port."""
     model = _load_model(settings.model_path)
     shadow = None if settings.shadow_model_path is None else _load_model(settings.shadow_model_path)
     tokens = _load_tokens(settings)
     store = await _open_store(settings)
     try:
         parts = build(settings, model, store, shadow_classifier=shadow)
-        await _serve(settings, parts, store, tokens)
+        await _serve(settings, parts, store, tokens, sock)
     finally:
         await store.close()
     log.info("stopped")
@@ -299,7 +302,11 @@ async def serve(settings: Settings) -> int:
 
 
 async def _serve(
-    settings: Settings, parts: Components, store: SqlReviewStore, tokens: TokenRegistry
+    settings: Settings,
+    parts: Components,
+    store: SqlReviewStore,
+    tokens: TokenRegistry,
+    sock: socket.socket | None = None,
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -361,7 +368,7 @@ async def _serve(
         runner = app_runner(app)
         await runner.setup()
         try:
-            await _listen(runner, settings)
+            await _listen(runner, settings, sock)
             await _until_first_exits(
                 stop,
                 pipeline.run(),
@@ -394,7 +401,14 @@ async def _serve(
             sync_executor.shutdown(wait=True)
 
 
-async def _listen(runner: web.AppRunner, settings: Settings) -> None:
+async def _listen(
+    runner: web.AppRunner, settings: Settings, sock: socket.socket | None = None
+) -> None:
+    if sock is not None:
+        await web.SockSite(runner, sock).start()
+        host, port = sock.getsockname()[:2]
+        log.info("http listening", extra={"url": f"http://{host}:{port}/"})
+        return
     site = web.TCPSite(runner, settings.http_host, settings.http_port)
     try:
         await site.start()
