@@ -9,7 +9,7 @@ export MODERATION_STATE_DIR ?= $(CURDIR)/.state
 KAFKA := deploy/kafka/kafka.sh
 PYTEST_ARGS ?=
 
-.PHONY: help venv run test lint typecheck unit integration kafka-up kafka-down pg-up pg-down train bench bench-semantic clean openapi
+.PHONY: help needs venv run test lint typecheck unit integration kafka-up kafka-down pg-up pg-down train bench bench-semantic clean openapi
 
 help:
 	@echo "make run         local Kafka + trained model + the service + sample traffic"
@@ -58,8 +58,12 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy
 
+# The Debian packages the tests need: installed as root, else one line naming them (exit 1).
+needs:
+	@bash deploy/needs.sh
+
 # Every test, the Kafka ones included: pytest's exit code 5 (no tests ran) fails too.
-test: venv lint typecheck kafka-up pg-up
+test: needs venv lint typecheck kafka-up pg-up
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The committed snapshot of the OpenAPI document; tests/unit/http/test_openapi.py fails when

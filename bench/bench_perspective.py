@@ -27,7 +27,6 @@ import os
 import subprocess
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
 
 from aiohttp import web
 
@@ -39,55 +38,23 @@ ATTRIBUTES = ("TOXICITY", "SEVERE_TOXICITY", "INSULT", "PROFANITY", "THREAT", "I
 
 
 async def serve(args: argparse.Namespace) -> int:
-    from classifier import normalize  # noqa: PLC0415 - the child only
-    from service.adapters.codec import Limits  # noqa: PLC0415
-    from service.adapters.language import LangidDetector  # noqa: PLC0415
-    from service.adapters.metrics import PrometheusMetrics  # noqa: PLC0415
-    from service.adapters.sklearn_classifier import ModelClassifier  # noqa: PLC0415
+    from service.adapters.sklearn_classifier import ModelClassifier  # noqa: PLC0415 - the child
     from service.adapters.sql.store import SqlReviewStore  # noqa: PLC0415
     from service.auth import TokenRegistry  # noqa: PLC0415
-    from service.bootstrap import SystemClock  # noqa: PLC0415
-    from service.http.app import app_runner, build_app  # noqa: PLC0415
-    from service.perspective.api import PerspectiveApi, PerspectiveConfig  # noqa: PLC0415
-    from service.pipeline import Pipeline, Topics  # noqa: PLC0415
-    from service.rate_limit import RateLimiter  # noqa: PLC0415
-    from service.review_service import ReviewService  # noqa: PLC0415
+    from service.bootstrap import build, http_app  # noqa: PLC0415
+    from service.http.app import app_runner  # noqa: PLC0415
     from service.settings import Settings  # noqa: PLC0415
-    from service.sync_moderation import SyncModerator  # noqa: PLC0415
 
-    settings = Settings.from_env({})
+    # serve's wiring and defaults, but no rate limit: the bench sets the pace itself
+    settings = Settings.from_env(
+        {"MODERATION_PERSPECTIVE_RATE": "100000", "MODERATION_PERSPECTIVE_BURST": "100000"}
+    )
     store = SqlReviewStore.from_url(f"sqlite:///{args.db}")
     await store.migrate()
-    clock = SystemClock()
-    detector = LangidDetector()
-    pipeline = Pipeline(
-        ModelClassifier.load(Path(args.model)),
-        settings.policy,
-        clock,
-        Topics(),
-        Limits(),
-        normalize=normalize,
-        language_detector=detector,
-    )
+    parts = build(settings, ModelClassifier.load(Path(args.model)), store)
     executor = ThreadPoolExecutor(max_workers=1)
-    moderator = SyncModerator(pipeline, store, clock, executor, decisions_topic="decisions")
-    tokens = TokenRegistry.load(Path(args.tokens))
-    app = build_app(
-        ReviewService(store, clock, decisions_topic="decisions", claim_lease=timedelta(minutes=5)),
-        tokens,
-        moderator=moderator,
-        perspective=PerspectiveApi(
-            tokens,
-            moderator,
-            store,
-            store,
-            clock=clock,
-            limiter=RateLimiter(rate=100_000, burst=100_000),
-            metrics=PrometheusMetrics(),
-            config=PerspectiveConfig(budget_seconds=settings.perspective_budget_seconds),
-            detector=detector,
-            executor=executor,
-        ),
+    app, moderator = http_app(
+        settings, parts, store, TokenRegistry.load(Path(args.tokens)), executor
     )
     runner = app_runner(app)
     await runner.setup()

@@ -154,7 +154,13 @@ SERVICE_SETTINGS: dict[str, str] = {}
 
 
 def start_services(
-    run: TopicSet, processes: int, model: Path, database_url: str, workdir: Path
+    run: TopicSet,
+    processes: int,
+    model: Path,
+    database_url: str,
+    workdir: Path,
+    *,
+    workers: int = 1,
 ) -> list[Child]:
     state = workdir / run.tag
     state.mkdir(parents=True, exist_ok=True)
@@ -162,7 +168,7 @@ def start_services(
     add_token(tokens, "bench-admin", "admin", ["*"])
     return [
         Child(
-            [PYTHON, "-m", "service", "serve"],
+            [PYTHON, "-m", "service", "serve", "--workers", str(workers)],
             child_env(
                 {
                     **run.service_env(),
@@ -210,13 +216,14 @@ async def service_throughput(
     database_url: str,
     workdir: Path,
     profile: bool = False,
+    workers: int = 1,
 ) -> ServiceRun:
     """`moderation serve` x `processes` (one group, distinct instance ids) drains the
     pre-filled topic; timed to the group's committed offsets reaching the end offsets."""
-    run = TopicSet.new(f"svc{processes}", comments=fill.topic)
+    run = TopicSet.new(f"svc{processes}w{workers}", comments=fill.topic)
     await topics.create(run.outputs(), PARTITIONS)
     started = time.monotonic()
-    children = start_services(run, processes, model, database_url, workdir)
+    children = start_services(run, processes, model, database_url, workdir, workers=workers)
     spy = None
     profile_path = workdir / f"{run.tag}.pyspy.txt"
     try:
@@ -230,7 +237,8 @@ async def service_throughput(
             limit_seconds=DRAIN_TIMEOUT,
             alive=lambda: all(c.alive() for c in children),
         )
-        rss = [peak_rss_mb(c.pid) or float("nan") for c in children]
+        pids = [pid for c in children for pid in (worker_pids(c.pid) if workers > 1 else [c.pid])]
+        rss = [peak_rss_mb(pid) or float("nan") for pid in pids]
     except BaseException:
         for child in children:
             print(child.tail(), flush=True)
@@ -248,6 +256,14 @@ async def service_throughput(
     store = "sqlite" if database_url.startswith("sqlite") else "postgresql"
     found = profile_path if profile_path.is_file() else None
     return ServiceRun(processes, store, drain, rss, found)
+
+
+def worker_pids(pid: int) -> list[int]:
+    """The workers of a `serve --workers N` supervisor (its child processes)."""
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
 
 
 @dataclass(frozen=True)

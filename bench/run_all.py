@@ -216,12 +216,19 @@ async def service_section(
     fill: pb.Fill,
     passthrough: dict[int, float],
 ) -> None:
-    runs: list[tuple[int, str]] = [(1, "sqlite"), (2, "postgresql"), (1, "postgresql")]
+    # (processes, store, workers per process): `serve --workers 2` beside one process
+    runs: list[tuple[int, str, int]] = [
+        (1, "sqlite", 1),
+        (1, "sqlite", 2),
+        (2, "postgresql", 1),
+        (1, "postgresql", 1),
+    ]
     if databases is None:
-        runs = [(1, "sqlite"), (2, "sqlite")]
-    for processes, store in runs:
+        runs = [(1, "sqlite", 1), (1, "sqlite", 2), (2, "sqlite", 1)]
+    single: float | None = None
+    for processes, store, workers in runs:
         if store == "sqlite":
-            url = f"sqlite:///{workdir / f'store-{processes}-{time.monotonic_ns()}.db'}"
+            url = f"sqlite:///{workdir / f'store-{processes}-{workers}-{time.monotonic_ns()}.db'}"
         else:
             assert databases is not None
             url = databases.create(f"svc{processes}")
@@ -233,11 +240,18 @@ async def service_section(
             database_url=url,
             workdir=workdir,
             profile=args.profile,
+            workers=workers,
         )
         rate = run.drain.steady_rate
         label = f"service, {processes} process{'es' if processes > 1 else ''}, {store}"
+        if workers > 1:
+            label = f"service, serve --workers {workers}, {store}"
         base = passthrough.get(1)
         ratio = f"; {rate / base:.0%} of the 1-process passthrough" if base else ""
+        if (processes, store, workers) == (1, "sqlite", 1):
+            single = rate
+        elif workers > 1 and single:
+            ratio += f"; {rate / single:.2f}x one process"
         table.add(
             f"{label} (comments/s)",
             f"{rate:,.0f} (wall incl. start {run.drain.overall_rate:,.0f}){ratio}",

@@ -10,10 +10,14 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from service import logs
 from service.domain.errors import InvalidCommentReason, ModerationError
-from service.settings import Settings, SettingsError
+from service.settings import MAX_WORKERS, Settings, SettingsError
+
+if TYPE_CHECKING:
+    from service.workers import WorkerRole
 
 log = logging.getLogger("service")
 
@@ -25,7 +29,16 @@ def _parser() -> argparse.ArgumentParser:
         "(see README.md).",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    sub.add_parser("serve", help="consume comments, publish decisions (until SIGTERM)")
+    serve = sub.add_parser("serve", help="consume comments, publish decisions (until SIGTERM)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help=f"pipeline processes on this host behind one HTTP port, 1-{MAX_WORKERS} "
+        "(default: $MODERATION_WORKERS, else 1)",
+    )
+    # set by the supervisor of `serve --workers N` for each of its workers (service/workers.py)
+    serve.add_argument("--worker", type=_worker_role, help=argparse.SUPPRESS)
     sub.add_parser(
         "train",
         help="train the model (arguments go to `python -m classifier train`)",
@@ -120,6 +133,15 @@ def _share(raw: str) -> float:
     return value
 
 
+def _worker_role(raw: str) -> WorkerRole:
+    from service.workers import WorkerRole  # noqa: PLC0415 - only in a worker
+
+    try:
+        return WorkerRole.parse(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected INDEX:PARENT_PID:FD") from None
+
+
 def _positive(raw: str) -> int:
     value = int(raw)
     if value < 1:
@@ -127,15 +149,20 @@ def _positive(raw: str) -> int:
     return value
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - dispatch
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list[:1] == ["train"]:
         from classifier.train import main as train_main  # noqa: PLC0415 - only when asked
 
         return train_main(args_list[1:])
     args = _parser().parse_args(args_list)
+    role: WorkerRole | None = getattr(args, "worker", None)
+    if role is not None and not _die_with(role):
+        return 1
     try:
         settings = Settings.from_env()
+        if getattr(args, "workers", None) is not None:
+            settings = settings.with_workers(args.workers)
     except SettingsError as exc:
         print(f"moderation: {exc}", file=sys.stderr)
         return 2
@@ -143,12 +170,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _add_token(args, settings)
     if args.command == "rollback":
         return _rollback(settings.model_path, args.version)
-    logs.configure(settings.log_level)
+    logs.configure(settings.log_level, None if role is None else {"worker": role.name})
     try:
         return asyncio.run(_run(args, settings))
     except ModerationError as exc:
         log.error("fatal", extra={"error": str(exc)})  # noqa: TRY400 - the message is the story
         return 1
+
+
+def _die_with(role: WorkerRole) -> bool:
+    """A worker dies with its supervisor; False if the supervisor is already gone."""
+    from service.workers import die_with_parent  # noqa: PLC0415 - only in a worker
+
+    if die_with_parent(role.parent_pid):
+        return True
+    print("moderation: worker: the supervisor has exited already", file=sys.stderr)
+    return False
+
+
+async def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    """One process (the default), the supervisor of `--workers N`, or one of its workers."""
+    if args.worker is None and settings.workers > 1:
+        from service import workers  # noqa: PLC0415 - the supervisor loads no model
+
+        return await workers.supervise(settings)
+    from service import bootstrap  # noqa: PLC0415
+
+    return await bootstrap.serve(
+        settings, sock=None if args.worker is None else args.worker.socket()
+    )
 
 
 def _rollback(model_path: Path, version: str | None) -> int:
@@ -191,10 +241,10 @@ def _add_token(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _run(args: argparse.Namespace, settings: Settings) -> int:  # noqa: PLR0911 - dispatch
-    from service import bootstrap, ops, shadow_report, tools  # noqa: PLC0415 - keeps --help fast
-
     if args.command == "serve":
-        return await bootstrap.serve(settings)
+        return await _serve(args, settings)
+    from service import ops, shadow_report, tools  # noqa: PLC0415 - keeps --help fast
+
     if args.command == "create-topics":
         return await tools.create_topics(settings, args.partitions)
     if args.command == "feed":

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -29,8 +30,10 @@ from service.bulk_actions import run_applier
 from service.coral import ApproveAnswer, BodyFormat, CoralConfig, StaffPolicy
 from service.domain.errors import InvalidPolicy, ModerationError, StoreFailed, StoreUnavailable
 from service.domain.policy import Policy
+from service.domain.spot_check import estimate
 from service.feedback import FeedbackHandler
 from service.http.app import app_runner, build_app
+from service.http.keys import Readiness
 from service.model_registry import ModelWatcher
 from service.perspective.api import PerspectiveApi, PerspectiveConfig
 from service.pipeline import Pipeline, Topics
@@ -133,6 +136,60 @@ def build(
     return Components(pipeline, kafka, review, control, metrics, clock, language)
 
 
+def http_app(
+    settings: Settings,
+    parts: Components,
+    store: SqlReviewStore,
+    tokens: TokenRegistry,
+    executor: ThreadPoolExecutor,
+    *,
+    readiness: Readiness | None = None,
+) -> tuple[web.Application, SyncModerator]:
+    """The HTTP API as `serve` wires it (the review queue, policy control, synchronous
+    moderation, Coral's phase, the Perspective-compatible API) and its synchronous moderator,
+    whose scoring runs on `executor`; drain the moderator after the app stops."""
+    moderator = SyncModerator(
+        parts.pipeline,
+        store,
+        parts.clock,
+        executor,
+        decisions_topic=settings.topic_decisions,
+    )
+    app = build_app(
+        parts.review,
+        tokens,
+        readiness=readiness,
+        metrics=parts.metrics.registry,
+        policy=parts.control,
+        moderator=moderator,
+        coral=CoralConfig(
+            secrets=tuple(secret.encode() for secret in settings.coral_secrets),
+            budget_seconds=settings.coral_budget_seconds,
+            staff=StaffPolicy(settings.coral_staff),
+            on_approve=ApproveAnswer(settings.coral_on_approve),
+            body_format=BodyFormat(settings.coral_format),
+        ),
+        moderate_budget_seconds=settings.moderate_budget_seconds,
+        max_text_chars=settings.max_text_chars,
+        perspective=PerspectiveApi(
+            tokens,
+            moderator,
+            store,
+            store,
+            clock=parts.clock,
+            limiter=RateLimiter(settings.perspective_rate, settings.perspective_burst),
+            metrics=parts.metrics,
+            config=PerspectiveConfig(
+                max_text_chars=settings.max_text_chars,
+                budget_seconds=settings.perspective_budget_seconds,
+            ),
+            detector=parts.language,
+            executor=executor,
+        ),
+    )
+    return app, moderator
+
+
 def _load_model(path: Path) -> ModelClassifier:
     try:
         model = ModelClassifier.load(path)
@@ -228,16 +285,18 @@ async def _open_store(settings: Settings, patience_seconds: float = 30.0) -> Sql
     return store
 
 
-async def serve(settings: Settings) -> int:
+async def serve(settings: Settings, *, sock: socket.socket | None = None) -> int:
     """Run the pipeline, the outbox relay and the HTTP API until SIGTERM/SIGINT. The batch in
-    hand is committed before exit. SIGHUP reloads the policy file."""
+    hand is committed before exit. SIGHUP reloads the policy file. The API listens on `sock`
+    when given (a worker of `serve --workers N`: see service/workers.py), else on the
+    settings' host and port."""
     model = _load_model(settings.model_path)
     shadow = None if settings.shadow_model_path is None else _load_model(settings.shadow_model_path)
     tokens = _load_tokens(settings)
     store = await _open_store(settings)
     try:
         parts = build(settings, model, store, shadow_classifier=shadow)
-        await _serve(settings, parts, store, tokens)
+        await _serve(settings, parts, store, tokens, sock)
     finally:
         await store.close()
     log.info("stopped")
@@ -245,7 +304,11 @@ async def serve(settings: Settings) -> int:
 
 
 async def _serve(
-    settings: Settings, parts: Components, store: SqlReviewStore, tokens: TokenRegistry
+    settings: Settings,
+    parts: Components,
+    store: SqlReviewStore,
+    tokens: TokenRegistry,
+    sock: socket.socket | None = None,
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -301,49 +364,13 @@ async def _serve(
             return {"model": True, "store": store_ok, "kafka": pipeline.consuming}
 
         sync_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-score")
-        moderator = SyncModerator(
-            parts.pipeline,
-            store,
-            parts.clock,
-            sync_executor,
-            decisions_topic=settings.topic_decisions,
-        )
-        app = build_app(
-            parts.review,
-            tokens,
-            readiness=readiness,
-            metrics=parts.metrics.registry,
-            policy=parts.control,
-            moderator=moderator,
-            coral=CoralConfig(
-                secrets=tuple(secret.encode() for secret in settings.coral_secrets),
-                budget_seconds=settings.coral_budget_seconds,
-                staff=StaffPolicy(settings.coral_staff),
-                on_approve=ApproveAnswer(settings.coral_on_approve),
-                body_format=BodyFormat(settings.coral_format),
-            ),
-            moderate_budget_seconds=settings.moderate_budget_seconds,
-            max_text_chars=settings.max_text_chars,
-            perspective=PerspectiveApi(
-                tokens,
-                moderator,
-                store,
-                store,
-                clock=parts.clock,
-                limiter=RateLimiter(settings.perspective_rate, settings.perspective_burst),
-                metrics=parts.metrics,
-                config=PerspectiveConfig(
-                    max_text_chars=settings.max_text_chars,
-                    budget_seconds=settings.perspective_budget_seconds,
-                ),
-                detector=parts.language,
-                executor=sync_executor,
-            ),
+        app, moderator = http_app(
+            settings, parts, store, tokens, sync_executor, readiness=readiness
         )
         runner = app_runner(app)
         await runner.setup()
         try:
-            await _listen(runner, settings)
+            await _listen(runner, settings, sock)
             await _until_first_exits(
                 stop,
                 pipeline.run(),
@@ -377,7 +404,14 @@ async def _serve(
             sync_executor.shutdown(wait=True)
 
 
-async def _listen(runner: web.AppRunner, settings: Settings) -> None:
+async def _listen(
+    runner: web.AppRunner, settings: Settings, sock: socket.socket | None = None
+) -> None:
+    if sock is not None:
+        await web.SockSite(runner, sock).start()
+        host, port = sock.getsockname()[:2]
+        log.info("http listening", extra={"url": f"http://{host}:{port}/"})
+        return
     site = web.TCPSite(runner, settings.http_host, settings.http_port)
     try:
         await site.start()
@@ -401,13 +435,14 @@ async def refresh_queue_metrics(
     stop: asyncio.Event,
     every_seconds: float = 5.0,
 ) -> None:
-    """Queue depth, oldest age and outbox backlog, read from the store every few seconds
-    (they are shared by every instance, so any instance can report them)."""
+    """Queue depth, oldest age, outbox backlog and spot-check error rates, read from the store
+    every few seconds (they are shared by every instance, so any instance can report them)."""
     while not stop.is_set():
         try:
             stats = await store.queue_stats(None)
             backlog = await store.outbox_backlog()
             metrics.queue(stats, clock.now().timestamp(), backlog)
+            metrics.spot_checks([estimate(c) for c in await store.spot_check_counts(None)])
         except StoreUnavailable as exc:
             log.warning("cannot read queue metrics", extra={"error": str(exc)})
         with contextlib.suppress(TimeoutError):

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final
 
+from service.adapters.codec import is_http_url
 from service.domain.errors import ModerationError
 from service.domain.model import (
     Action,
@@ -188,18 +189,22 @@ def comment_event(raw: bytes, body_format: BodyFormat = BodyFormat.HTML) -> tupl
     if body is None or site is None:
         raise CoralRequestError("'comment.body' and 'site.id' are required")
     role = _text(doc, "author.role")
+    # The story's page is the item's article link. Coral sends no title. A URL that is not
+    # http(s) is left out rather than refused: the comment is still moderated in time.
+    story_url = _text(doc, "story.url")
     event = {
         "id": comment_id(doc),
         "site_id": site,
         "text": html_to_text(body) if body_format is BodyFormat.HTML else body,
         "thread_id": story or None,
         "parent_id": _text(doc, "comment.parentID"),
+        "thread_url": story_url if story_url is not None and is_http_url(story_url) else None,
         "author": {"id": _text(doc, "author.id")},
         "coral": {
             "action": _text(doc, "action"),
             "tenant_id": _text(doc, "tenantID") or "",
             "tenant_domain": _text(doc, "tenantDomain"),
-            "story_url": _text(doc, "story.url"),
+            "story_url": story_url,
             "author_role": role,
         },
     }

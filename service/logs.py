@@ -6,7 +6,7 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -14,12 +14,19 @@ _STANDARD: Final = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message
 
 
 class JsonFormatter(logging.Formatter):
+    """`fields` go into every line (a worker of `serve --workers N` says which it is)."""
+
+    def __init__(self, fields: Mapping[str, str] | None = None) -> None:
+        super().__init__()
+        self._fields = dict(fields or {})
+
     def format(self, record: logging.LogRecord) -> str:
         doc: dict[str, Any] = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
             "event": record.getMessage(),
+            **self._fields,
         }
         doc.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
         if record.exc_info:
@@ -52,9 +59,9 @@ class OncePerInterval(logging.Filter):
         return True
 
 
-def configure(level: str) -> None:
+def configure(level: str, fields: Mapping[str, str] | None = None) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
+    handler.setFormatter(JsonFormatter(fields))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

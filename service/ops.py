@@ -27,6 +27,7 @@ from aiokafka.structs import ConsumerRecord
 from service.adapters import codec
 from service.adapters.sql.store import SqlReviewStore
 from service.domain.errors import ModerationError, StoreUnavailable
+from service.domain.spot_check import SpotCheckEstimate, estimate
 from service.ports import Clock
 from service.settings import Settings
 
@@ -164,6 +165,7 @@ async def _store_status(settings: Settings, now: datetime) -> dict[str, Any]:
         schema_version = await store.schema_version()
         stats = await store.queue_stats(None)
         backlog = await store.outbox_backlog()
+        spot = [estimate(c) for c in await store.spot_check_counts(None)]
     except StoreUnavailable as exc:
         return report | {"error": str(exc)}
     finally:
@@ -187,7 +189,39 @@ async def _store_status(settings: Settings, now: datetime) -> dict[str, Any]:
         "review_queue": sites,
         "review_queue_total": sum(s.depth for s in stats),
         "outbox_backlog": backlog,
+        "spot_checks": [spot_check_json(e) for e in spot],
     }
+
+
+def spot_check_json(e: SpotCheckEstimate) -> dict[str, Any]:
+    """One site's estimate for one automatic action, as status and the API give it."""
+    return {
+        "site_id": e.site_id,
+        "auto_action": e.auto_action.value,
+        "kind": e.kind,
+        "checked": e.checked,
+        "overturned": e.overturned,
+        "waiting": e.waiting,
+        "rate": e.rate,
+        "low": None if e.interval is None else e.interval.low,
+        "high": None if e.interval is None else e.interval.high,
+    }
+
+
+def _spot_line(e: dict[str, Any]) -> str:
+    what = (
+        "approvals a moderator would reject"
+        if e["auto_action"] == "approve"
+        else ("rejections a moderator would approve")
+    )
+    if e["rate"] is None:
+        rate = "no verdict yet"
+    else:
+        rate = f"{e['rate']:.1%} (95% CI {e['low']:.1%} to {e['high']:.1%})"
+    return (
+        f"  site {e['site_id']:<24} {what}: {rate}  "
+        f"{e['overturned']} of {e['checked']} checked, {e['waiting']} waiting"
+    )
 
 
 def _model_status(path: Path) -> dict[str, Any]:
@@ -239,6 +273,9 @@ def format_status(report: dict[str, Any]) -> str:
                 f"  site {site['site_id']:<24} waiting {site['depth']:>6}  "
                 f"claimed {site['claimed']:>5}  oldest {oldest}"
             )
+        if store["spot_checks"]:
+            lines.append("  spot checks (automatic decisions checked by moderators)")
+        lines.extend(_spot_line(e) for e in store["spot_checks"])
     model = report["model"]
     lines.append(f"model {model.get('version') or 'error: ' + model['error']}  ({model['path']})")
     lines.append(f"policy {report['policy_version']}")

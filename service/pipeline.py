@@ -34,10 +34,11 @@ from service.adapters.codec import (
 )
 from service.domain.errors import InvalidComment
 from service.domain.language import given_language
-from service.domain.model import Comment, Decision, Language, Scores, SubScore
+from service.domain.model import Comment, Decision, Language, Reason, Scores, SubScore
 from service.domain.policy import Policy, SitePolicy, decide
 from service.domain.review import Activity, ActivityQuery, AuthorKey, StoredComment
 from service.domain.rules import DecisionContext
+from service.domain.spot_check import spot_check
 from service.ports import Classifier, Clock, LanguageDetector
 
 log = logging.getLogger(__name__)
@@ -115,13 +116,16 @@ class Prepared:
         flood, campaign = self.policy.windows()
         valid = [v for v in self.order if isinstance(v, _Valid)]
         authors = self.policy.needs_author_history()
-        # only the history some rule reads: with neither, the store is not asked at all
+        named = tuple({v.author for v in valid if v.author is not None})
+        # only the history some rule reads; the trusted / blocked status of every named author
+        # (read per batch: a block applies from the author's next batch, on every instance)
         return ActivityQuery(
-            authors=tuple({v.author for v in valid if v.author is not None}) if authors else (),
+            authors=named if authors else (),
             hashes=tuple({v.text_hash for v in valid}) if campaign > 0 else (),
             exclude=tuple((v.comment.site_id, v.comment.id) for v in valid),
             flood_since=now - timedelta(seconds=flood),
             campaign_since=now - timedelta(seconds=campaign),
+            statuses=named,
         )
 
 
@@ -219,7 +223,8 @@ class Pipeline:
         )
         errors = iter(error for _, error in prepared.dead)
         state = _BatchState(activity)
-        policy = prepared.policy
+        # the file's author lists plus the store's, for this batch's authors
+        policy = prepared.policy.with_store_authors(activity.statuses)
         for item in prepared.order:
             if isinstance(item, DeadLetter):
                 self._dead_letter(outcome, item.source, next(errors))
@@ -237,7 +242,9 @@ class Pipeline:
                 model_version=classifier.version,
                 policy_version=policy.version,
             )
-            self._publish(outcome, item, decision, now)
+            self._publish(
+                outcome, item, decision, now, spot_check(decision, site_policy.spot_check)
+            )
             shadow_policy = policy.shadow.get(item.comment.site_id) if with_shadow else None
             if shadow_classifier is not None or shadow_policy is not None:
                 # a shadow policy for this site, a candidate model for every comment, or both
@@ -257,14 +264,20 @@ class Pipeline:
         return outcome
 
     def _publish(
-        self, outcome: BatchOutcome, item: _Valid, decision: Decision, now: datetime
+        self,
+        outcome: BatchOutcome,
+        item: _Valid,
+        decision: Decision,
+        now: datetime,
+        spot: Reason | None,
     ) -> None:
+        """The decision event as always; a sampled one is also stored as a spot check."""
         c = item.comment
         value = encode_decision(decision, auto_event_id(c.site_id, c.id), now)
         outcome.records.append(
             OutputRecord(self._topics.decisions, decision_key(c.site_id, c.id), value, _JSON)
         )
-        outcome.stored.append(stored_comment(item, decision, now))
+        outcome.stored.append(stored_comment(item, decision, now, spot_check=spot))
         outcome.actions[decision.action.value] += 1
 
     def _publish_shadow(
@@ -377,7 +390,9 @@ class _BatchState:
         self._texts[item.text_hash].append((item.campaign_author, now))
 
 
-def stored_comment(item: _Valid, decision: Decision, decided_at: datetime) -> StoredComment:
+def stored_comment(
+    item: _Valid, decision: Decision, decided_at: datetime, *, spot_check: Reason | None = None
+) -> StoredComment:
     comment = item.comment
     return StoredComment(
         site_id=comment.site_id,
@@ -398,4 +413,8 @@ def stored_comment(item: _Valid, decision: Decision, decided_at: datetime) -> St
         text_hash=item.text_hash,
         campaign_author=item.campaign_author,
         language=decision.language,
+        parent_id=comment.parent_id,
+        thread_url=comment.thread_url,
+        thread_title=comment.thread_title,
+        spot_check=spot_check,
     )

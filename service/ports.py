@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
+from service.domain.authors import AuthorMark, AuthorStatus
 from service.domain.bulk import BulkAction
 from service.domain.feedback import (
     Feedback,
@@ -19,7 +20,9 @@ from service.domain.review import (
     Activity,
     ActivityQuery,
     AuditEntry,
+    AuthorCounts,
     AutoDecision,
+    CommentSummary,
     HistoryEntry,
     ModeratorDecision,
     OutboxDraft,
@@ -30,6 +33,7 @@ from service.domain.review import (
     ReviewItem,
     StoredComment,
 )
+from service.domain.spot_check import SpotCheckCounts
 
 if TYPE_CHECKING:
     from service.pipeline import BatchOutcome
@@ -171,8 +175,9 @@ class ReviewStore(BulkActionStore, Protocol):
         self, decision: ModeratorDecision, outbox: OutboxDraft, *, now: datetime
     ) -> ReviewItem:
         """Write a moderator's decision, its outbox record and an audit entry in one
-        database transaction. Raises `ReviewNotFound`, `AlreadyDecided`, or `ClaimedByOther`
-        (another moderator holds an unexpired lease)."""
+        database transaction; the outbox record only if `verdict_publishes` (a spot check
+        that confirms the automatic decision publishes nothing). Raises `ReviewNotFound`,
+        `AlreadyDecided`, or `ClaimedByOther` (another moderator holds an unexpired lease)."""
         ...
 
     async def get_item(self, site_id: str, comment_id: str) -> ReviewItem:
@@ -184,6 +189,41 @@ class ReviewStore(BulkActionStore, Protocol):
         self, site_id: str, author_id: str, *, limit: int = 20, before: datetime | None = None
     ) -> list[HistoryEntry]:
         """The author's comments on this site, newest decision first."""
+        ...
+
+    async def author_statuses(
+        self,
+        site_id: str,
+        *,
+        status: AuthorStatus | None = None,  # None: trusted and blocked
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> Page[AuthorMark]:
+        """The site's trusted and blocked authors, by author id. Raises `InvalidCursor`."""
+        ...
+
+    async def author_status(self, site_id: str, author_id: str) -> AuthorMark | None: ...
+
+    async def set_author_status(self, mark: AuthorMark) -> tuple[AuthorMark, AuthorMark | None]:
+        """Trust or block the author on the site, with an audit entry, in one transaction;
+        returns the status in force and the one before (None: none). Asking for the status
+        and note already in force changes nothing (no audit entry; who and when stay)."""
+        ...
+
+    async def clear_author_status(
+        self, site_id: str, author_id: str, *, actor: str, now: datetime
+    ) -> AuthorMark | None:
+        """Lift the author's status on the site, with an audit entry; returns the status
+        lifted, or None (and nothing is written) if there was none."""
+
+    async def comment_summary(self, site_id: str, comment_id: str) -> CommentSummary | None:
+        """Any stored comment of this site (decided automatically or by a moderator, or
+        waiting: `review`), or None: the parent an item answers."""
+        ...
+
+    async def author_counts(self, site_id: str, author_id: str) -> AuthorCounts:
+        """All the author's comments on this site by their latest decision, and how many of
+        them readers reported."""
         ...
 
     async def audit_log(
@@ -204,6 +244,12 @@ class ReviewStore(BulkActionStore, Protocol):
     ) -> None: ...
 
     async def queue_stats(self, sites: frozenset[str] | None) -> list[QueueStats]: ...
+
+    async def spot_check_counts(self, sites: frozenset[str] | None) -> list[SpotCheckCounts]:
+        """Per site and automatic action (approve, reject): the verdicts given on spot checks,
+        how many overturned it, and how many spot checks still wait; sites with none left
+        out."""
+        ...
 
     async def outbox_pending(self, limit: int) -> list[OutboxRecord]:
         """Unsent outbox records, oldest first."""

@@ -15,6 +15,7 @@ from service.access import site_denied
 from service.adapters import codec
 from service.auth import Identity, Role
 from service.bulk_actions import DEFAULT_UNDO_WINDOW, BulkActions
+from service.domain.authors import AuthorMark, AuthorStatus, NoAuthorStatus, author_audit_action
 from service.domain.errors import (
     AlreadyDecided,
     ClaimedByOther,
@@ -25,6 +26,8 @@ from service.domain.errors import (
 from service.domain.model import Action, ModeratorReason
 from service.domain.review import (
     AuditEntry,
+    AuthorCounts,
+    CommentSummary,
     HistoryEntry,
     InvalidModeratorDecision,
     ModeratorDecision,
@@ -36,6 +39,7 @@ from service.domain.review import (
     ReviewStatus,
     moderator_decision,
 )
+from service.domain.spot_check import SpotCheckEstimate, estimate
 from service.ports import Clock, ReviewMetrics, ReviewStore
 
 
@@ -73,6 +77,15 @@ class BulkResult:
 class Detail:
     item: ReviewItem
     history: list[HistoryEntry]
+    parent: CommentSummary | None = None  # the comment it answers, when the store has it
+    author_counts: AuthorCounts | None = None  # None: an anonymous comment
+    author_status: AuthorMark | None = None  # the author trusted or blocked on the site
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorChange:
+    mark: AuthorMark  # in force now
+    previous: AuthorMark | None  # what it replaced (the same: nothing changed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,14 +238,69 @@ class ReviewService:
         return results
 
     async def detail(self, who: Identity, site_id: str, comment_id: str) -> Detail:
+        """The item, the comment it answers (same site) and its author's history and counts."""
         self._scope(who, site_id)
         item = await self._store.get_item(site_id, comment_id)
-        history = (
-            await self._store.author_history(site_id, item.author_id, limit=self._history_limit)
-            if item.author_id is not None
-            else []
+        parent = (
+            await self._store.comment_summary(site_id, item.parent_id)
+            if item.parent_id is not None
+            else None
         )
-        return Detail(item, history)
+        if item.author_id is None:
+            return Detail(item, [], parent)
+        history = await self._store.author_history(
+            site_id, item.author_id, limit=self._history_limit
+        )
+        counts = await self._store.author_counts(site_id, item.author_id)
+        status = await self._store.author_status(site_id, item.author_id)
+        return Detail(item, history, parent, counts, status)
+
+    async def authors(
+        self,
+        who: Identity,
+        site_id: str,
+        *,
+        status: AuthorStatus | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> Page[AuthorMark]:
+        self._scope(who, site_id)
+        return await self._store.author_statuses(site_id, status=status, cursor=cursor, limit=limit)
+
+    async def author(self, who: Identity, site_id: str, author_id: str) -> AuthorMark:
+        self._scope(who, site_id)
+        mark = await self._store.author_status(site_id, author_id)
+        if mark is None:
+            raise NoAuthorStatus(site_id, author_id)
+        return mark
+
+    async def set_author(
+        self,
+        who: Identity,
+        site_id: str,
+        author_id: str,
+        status: AuthorStatus,
+        note: str | None = None,
+    ) -> AuthorChange:
+        """Trust or block an author on a site (admins and the site's moderators); the
+        pipeline reads it from the author's next batch, on every instance."""
+        self._scope(who, site_id)
+        mark = AuthorMark(site_id, author_id, status, note, who.actor, self._clock.now())
+        now, before = await self._store.set_author_status(mark)
+        if now != before:
+            self._count(author_audit_action(status, set_=True))
+        return AuthorChange(now, before)
+
+    async def clear_author(self, who: Identity, site_id: str, author_id: str) -> AuthorMark:
+        """Lift an author's status on a site; `NoAuthorStatus` if there is none."""
+        self._scope(who, site_id)
+        lifted = await self._store.clear_author_status(
+            site_id, author_id, actor=who.actor, now=self._clock.now()
+        )
+        if lifted is None:
+            raise NoAuthorStatus(site_id, author_id)
+        self._count(author_audit_action(lifted.status, set_=False))
+        return lifted
 
     async def audit_log(
         self,
@@ -252,6 +320,13 @@ class ReviewService:
             SiteStats(s, _age(now, s.oldest_queued_at))
             for s in await self._store.queue_stats(self._scope(who, site_id))
         ]
+
+    async def spot_checks(
+        self, who: Identity, *, site_id: str | None = None
+    ) -> list[SpotCheckEstimate]:
+        """Per site and automatic action, how often spot checks found the machine wrong."""
+        counts = await self._store.spot_check_counts(self._scope(who, site_id))
+        return [estimate(c) for c in counts]
 
 
 def _age(now: datetime, since: datetime | None) -> float | None:

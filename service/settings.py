@@ -10,7 +10,7 @@ import os
 import re
 import socket
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Final, TypeVar
 
@@ -28,6 +28,8 @@ CORAL_MARGIN_MS: Final = 50
 # (README "Thresholds on news comments" has the table and the command).
 DEFAULT_ABUSE_THRESHOLDS: Final = (0.3, 0.9)
 DEFAULT_MAX_TEXT_CHARS: Final = 20_000  # MODERATION_MAX_TEXT_CHARS
+MAX_WORKERS: Final = 64  # MODERATION_WORKERS / `serve --workers`
+NAME_CHARS: Final = 200  # the longest instance or transactional id
 T = TypeVar("T")
 
 
@@ -77,6 +79,7 @@ class Settings:  # secrets are kept out of repr: settings may be logged
     perspective_burst: float = 100.0
     perspective_budget_seconds: float = 0.5
     undo_seconds: float = 10.0  # how long a bulk action can be undone before it is applied
+    workers: int = 1  # pipeline processes `serve` runs on this host (service/workers.py)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Settings:
@@ -145,6 +148,7 @@ class Settings:  # secrets are kept out of repr: settings may be logged
             / 1000,
             undo_seconds=r.get("UNDO_SECONDS", _float_in(1, 3600), 10.0),
             model_reload_seconds=r.get("MODEL_RELOAD_SECONDS", _float_in(0, 86_400), 10.0),
+            workers=r.get("WORKERS", _int_in(1, MAX_WORKERS), 1),
             shadow_model_path=r.get("SHADOW_MODEL_PATH", path, None),
             policy=_policy(
                 r,
@@ -165,8 +169,40 @@ class Settings:  # secrets are kept out of repr: settings may be logged
                 f"{settings.coral_timeout_seconds * 1000:g} (the phase's timeout in Coral), "
                 "or Coral gives up before the answer arrives"
             )
+        r.problems += worker_id_problems(settings)
         r.raise_if_problems()
         return settings
+
+    def with_workers(self, workers: int) -> Settings:
+        """`serve --workers N`, which overrides MODERATION_WORKERS, checked as the variable is."""
+        if not 1 <= workers <= MAX_WORKERS:
+            raise SettingsError([f"--workers {workers}: must be between 1 and {MAX_WORKERS}"])
+        settings = replace(self, workers=workers)
+        problems = worker_id_problems(settings)
+        if problems:
+            raise SettingsError(problems)
+        return settings
+
+
+def worker_suffix(index: int) -> str:
+    """What worker `index` of `serve --workers N` adds to the instance and transactional ids."""
+    return f"-w{index}"
+
+
+def worker_id_problems(settings: Settings) -> list[str]:
+    """With several workers, each id gets a suffix; the longest one must still be a name."""
+    if settings.workers == 1:
+        return []
+    room = NAME_CHARS - len(worker_suffix(settings.workers - 1))
+    return [
+        f"{PREFIX}{name}={value!r}: at most {room} characters with {settings.workers} workers "
+        f"(each worker adds {worker_suffix(settings.workers - 1)!r} or shorter)"
+        for name, value in (
+            ("INSTANCE_ID", settings.instance_id),
+            ("TRANSACTIONAL_ID", settings.transactional_id),
+        )
+        if len(value) > room
+    ]
 
 
 def _policy(
@@ -234,7 +270,7 @@ def _float_in(low: float, high: float) -> Callable[[str], float]:
 
 
 def _name(raw: str) -> str:
-    if not re.fullmatch(r"[A-Za-z0-9._:-]{1,200}", raw):
+    if not re.fullmatch(rf"[A-Za-z0-9._:-]{{1,{NAME_CHARS}}}", raw):
         raise ValueError("1-200 characters of A-Z a-z 0-9 . _ : -")
     return raw
 

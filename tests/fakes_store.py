@@ -10,6 +10,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
+from service.domain.authors import (
+    AuthorMark,
+    AuthorStatus,
+    author_audit_action,
+    author_audit_detail,
+)
 from service.domain.bulk import (
     BulkAction,
     BulkActionClosed,
@@ -31,7 +37,9 @@ from service.domain.review import (
     Activity,
     ActivityQuery,
     AuditEntry,
+    AuthorCounts,
     AutoDecision,
+    CommentSummary,
     HistoryEntry,
     ModeratorDecision,
     OutboxDraft,
@@ -43,6 +51,7 @@ from service.domain.review import (
     ReviewStatus,
     StoredComment,
 )
+from service.domain.spot_check import SpotCheckCounts, is_spot_check_round, verdict_publishes
 
 Key = tuple[str, str]
 
@@ -110,11 +119,24 @@ class InMemoryReviewStore:
     decided: dict[tuple[str, str], AutoDecision] = field(default_factory=dict)
     label_rows: list[LabelledExample] = field(default_factory=list)  # every decision's, in order
     bulk: dict[str, BulkAction] = field(default_factory=dict)
+    author_marks: dict[Key, AuthorMark] = field(default_factory=dict)  # (site, author)
+    stored: dict[Key, StoredComment] = field(default_factory=dict)  # every recorded comment
+    reported: set[Key] = field(default_factory=set)  # comments readers reported (no feedback)
+    # (site, automatic action, verdict) of each verdict on a spot check, in order
+    spot_labels: list[tuple[str, Action, Action]] = field(default_factory=list)
     unavailable: bool = False
 
     def add(self, *items: ReviewItem) -> None:
         for item in items:
             self.items[item.site_id, item.comment_id] = item
+
+    def _enqueue(self, draft: OutboxDraft, at: datetime) -> None:
+        """The draft as the next outbox record, as the SQL store's insert numbers them."""
+        self.outbox.append(
+            OutboxRecord(
+                len(self.outbox) + 1, draft.event_id, draft.topic, draft.key, draft.value, at
+            )
+        )
 
     def _check(self) -> None:
         if self.unavailable:
@@ -132,7 +154,8 @@ class InMemoryReviewStore:
     async def record_decisions(self, comments: Sequence[StoredComment]) -> None:
         self._check()
         for c in comments:
-            queued = c.action is Action.REVIEW and c.queued
+            self.stored.setdefault((c.site_id, c.comment_id), c)
+            queued = (c.action is Action.REVIEW and c.queued) or c.spot_check is not None
             if queued and (c.site_id, c.comment_id) not in self.items:
                 self.add(
                     replace(
@@ -141,10 +164,15 @@ class InMemoryReviewStore:
                         author_id=c.author_id,
                         author_name=c.author_name,
                         scores=c.scores,
-                        reasons=c.reasons,
+                        reasons=c.reasons + ((c.spot_check,) if c.spot_check else ()),
+                        auto_action=c.action,
                         language=None
                         if c.language is None
                         else replace(c.language, confidence=None),
+                        thread_id=c.thread_id,
+                        parent_id=c.parent_id,
+                        thread_url=c.thread_url,
+                        thread_title=c.thread_title,
                     )
                 )
 
@@ -169,16 +197,7 @@ class InMemoryReviewStore:
             comment.decided_at,
         )
         await self.record_decisions([comment])
-        self.outbox.append(
-            OutboxRecord(
-                len(self.outbox) + 1,
-                outbox.event_id,
-                outbox.topic,
-                outbox.key,
-                outbox.value,
-                comment.decided_at,
-            )
-        )
+        self._enqueue(outbox, comment.decided_at)
         return True
 
     async def auto_decision(self, site_id: str, comment_id: str) -> AutoDecision | None:
@@ -186,9 +205,11 @@ class InMemoryReviewStore:
         return self.decided.get((site_id, comment_id))
 
     async def activity(self, query: ActivityQuery) -> Activity:
-        """No history: the fake keeps only review items (the SQL store has the real thing)."""
+        """No history: the fake keeps only review items (the SQL store has the real thing);
+        the statuses of the authors asked about, as the SQL store reads them."""
         self._check()
-        return Activity()
+        marks = {k: m.status for k in query.statuses if (m := self.author_marks.get(k))}
+        return Activity(statuses=marks)
 
     def _pending(self, sites: frozenset[str] | None) -> list[ReviewItem]:
         return sorted(
@@ -295,7 +316,11 @@ class InMemoryReviewStore:
         )
         self.add(decided)
         auto = self.decided.get((item.site_id, item.comment_id))
-        auto_action = auto.decision.action if auto else Action.REVIEW
+        auto_action = auto.decision.action if auto else item.auto_action
+        codes = [r.code.value for r in item.reasons]
+        spot = is_spot_check_round(auto_action, codes)
+        if spot:
+            self.spot_labels.append((item.site_id, auto_action, decision.action))
         self.label_rows.append(
             LabelledExample(
                 site_id=item.site_id,
@@ -310,11 +335,8 @@ class InMemoryReviewStore:
                 reason_source=reason_source(decision.action, reason_given=decision.reason_given),
             )
         )
-        self.outbox.append(
-            OutboxRecord(
-                len(self.outbox) + 1, outbox.event_id, outbox.topic, outbox.key, outbox.value, now
-            )
-        )
+        if verdict_publishes(auto_action, codes, decision.action):
+            self._enqueue(outbox, now)
         await self.add_audit(
             f"moderator:{decision.moderator_id}",
             "decide",
@@ -355,6 +377,104 @@ class InMemoryReviewStore:
             self.history.get((site_id, author_id), []), key=lambda h: h.decided_at, reverse=True
         )
         return [h for h in entries if before is None or h.decided_at < before][:limit]
+
+    async def author_statuses(
+        self,
+        site_id: str,
+        *,
+        status: AuthorStatus | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> Page[AuthorMark]:
+        self._check()
+        after = _decode_cursor(cursor, 1)[0] if cursor else None
+        found = sorted(
+            (
+                m
+                for (site, author), m in self.author_marks.items()
+                if site == site_id
+                and (status is None or m.status is status)
+                and (after is None or author > after)
+            ),
+            key=lambda m: m.author_id,
+        )
+        page = found[:limit]
+        more = len(found) > limit and page
+        return Page(tuple(page), _encode_cursor([page[-1].author_id]) if more else None)
+
+    async def author_status(self, site_id: str, author_id: str) -> AuthorMark | None:
+        self._check()
+        return self.author_marks.get((site_id, author_id))
+
+    async def set_author_status(self, mark: AuthorMark) -> tuple[AuthorMark, AuthorMark | None]:
+        self._check()
+        key = (mark.site_id, mark.author_id)
+        before = self.author_marks.get(key)
+        if before is not None and (before.status, before.note) == (mark.status, mark.note):
+            return before, before
+        self.author_marks[key] = mark
+        await self.add_audit(
+            mark.set_by,
+            author_audit_action(mark.status, set_=True),
+            mark.site_id,
+            None,
+            author_audit_detail(mark.author_id, mark.status, mark.note, before),
+            now=mark.set_at,
+        )
+        return mark, before
+
+    async def clear_author_status(
+        self, site_id: str, author_id: str, *, actor: str, now: datetime
+    ) -> AuthorMark | None:
+        self._check()
+        before = self.author_marks.pop((site_id, author_id), None)
+        if before is not None:
+            await self.add_audit(
+                actor,
+                author_audit_action(before.status, set_=False),
+                site_id,
+                None,
+                author_audit_detail(author_id, None, None, before),
+                now=now,
+            )
+        return before
+
+    async def comment_summary(self, site_id: str, comment_id: str) -> CommentSummary | None:
+        self._check()
+        item = self.items.get((site_id, comment_id))
+        if item is not None:
+            waiting = item.status is ReviewStatus.PENDING
+            return CommentSummary(
+                item.comment_id,
+                item.text,
+                item.author_id,
+                item.author_name,
+                Action.REVIEW if waiting else item.decision or Action.REVIEW,
+                item.decided_by or "auto",
+                item.decided_at or item.queued_at,
+                None if waiting else item.decision_reason,
+            )
+        c = self.stored.get((site_id, comment_id))
+        if c is None:
+            return None
+        return CommentSummary(
+            c.comment_id, c.text, c.author_id, c.author_name, c.action, "auto", c.decided_at, None
+        )
+
+    async def author_counts(self, site_id: str, author_id: str) -> AuthorCounts:
+        self._check()
+        keys = {k for k, c in self.stored.items() if k[0] == site_id and c.author_id == author_id}
+        keys |= {k for k, i in self.items.items() if k[0] == site_id and i.author_id == author_id}
+        actions = [s.action for k in keys if (s := await self.comment_summary(*k)) is not None]
+        approved = actions.count(Action.APPROVE)
+        rejected = actions.count(Action.REJECT)
+        return AuthorCounts(
+            len(actions),
+            approved,
+            rejected,
+            len(actions) - approved - rejected,
+            len(keys & self.reported),
+        )
 
     async def audit_log(
         self, sites: frozenset[str] | None, *, cursor: str | None = None, limit: int = 50
@@ -398,6 +518,22 @@ class InMemoryReviewStore:
                 min(i.queued_at for i in items),
             )
             for site, items in sorted(by_site.items())
+        ]
+
+    async def spot_check_counts(self, sites: frozenset[str] | None) -> list[SpotCheckCounts]:
+        self._check()
+        found: dict[tuple[str, Action], list[int]] = {}
+        for site, auto, verdict in self.spot_labels:
+            if sites is None or site in sites:
+                row = found.setdefault((site, auto), [0, 0, 0])
+                row[0] += 1
+                row[1] += int(verdict is not auto)
+        for item in self._pending(sites):
+            if item.spot_check:
+                found.setdefault((item.site_id, item.auto_action), [0, 0, 0])[2] += 1
+        return [
+            SpotCheckCounts(site, auto, n, k, w)
+            for (site, auto), (n, k, w) in sorted(found.items())
         ]
 
     async def outbox_pending(self, limit: int) -> list[OutboxRecord]:

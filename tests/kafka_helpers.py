@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -215,11 +215,11 @@ def free_port() -> int:
 
 class ServiceProcess:
     """`moderation serve` as a child process, its logs in a file. Its state (SQLite store)
-    lives beside the log file and its HTTP port is a free one, unless `env` says otherwise."""
+    lives beside the log file and its HTTP port is a free one, unless `env` says otherwise.
+    `args` go to `serve` (e.g. `--workers 2`)."""
 
-    def __init__(self, env: Mapping[str, str], log_path: Path) -> None:
+    def __init__(self, env: Mapping[str, str], log_path: Path, args: Sequence[str] = ()) -> None:
         self.log_path = log_path
-        self._log = log_path.open("ab")
         state = log_path.parent
         defaults = {
             "MODERATION_STATE_DIR": str(state),
@@ -233,13 +233,18 @@ class ServiceProcess:
             defaults["MODERATION_TOKENS_FILE"] = str(tokens)
         self.env = {**os.environ, **defaults, **env}
         self.http_port = int(self.env["MODERATION_HTTP_PORT"])
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "service", "serve"],
-            cwd=ROOT,
-            env=self.env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
+        self._log = log_path.open("ab")
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "service", "serve", *args],
+                cwd=ROOT,
+                env=self.env,
+                stdout=self._log,
+                stderr=subprocess.STDOUT,
+            )
+        except BaseException:
+            self._log.close()
+            raise
 
     def logs(self) -> list[dict[str, Any]]:
         lines = self.log_path.read_text(errors="replace").splitlines()
@@ -271,6 +276,14 @@ class ServiceProcess:
 
     def signal(self, sig: signal.Signals) -> None:
         self.proc.send_signal(sig)
+
+    def children(self) -> list[int]:
+        """The pids of its child processes (the workers of `serve --workers N`)."""
+        path = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
+        try:
+            return [int(pid) for pid in path.read_text().split()]
+        except OSError:  # it has exited
+            return []
 
     async def wait(self, seconds: float) -> int:
         deadline = time.monotonic() + seconds

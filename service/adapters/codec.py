@@ -35,10 +35,22 @@ _SITE_RE: Final = re.compile(r"[A-Za-z0-9._-]{1,128}")
 _ID_RULE: Final = "1 to 256 characters without control characters"
 _SITE_RULE: Final = "1 to 128 characters of A-Z a-z 0-9 . _ -"
 _KNOWN: Final = frozenset(
-    {"schema", "id", "site_id", "text", "thread_id", "parent_id", "author", "created_at", "lang"}
+    {
+        *("schema", "id", "site_id", "text", "thread_id", "parent_id", "author", "created_at"),
+        *("lang", "thread_url", "thread_title"),
+    }
 )
 _AUTHOR_FIELDS: Final = ("id", "name", "email", "url", "ip", "user_agent")
 _MAX_OPTIONAL_CHARS: Final = 2048
+MAX_THREAD_TITLE_CHARS: Final = 512
+# An absolute http(s) URL with a host and no user part (`https://news.example@evil.test`
+# deceives; so does a backslash in the host, which browsers read as `/`), no whitespace or
+# control characters anywhere. The schema file's pattern is the
+# same. Anything else (`javascript:`, `data:`, a relative path) is refused: it would be a link.
+_HTTP_URL: Final = re.compile(
+    r"[Hh][Tt][Tt][Pp][Ss]?://[^\s/?#@\\\x00-\x1f\x7f]+([/?#][^\s\x00-\x1f\x7f]*)?"
+)
+HTTP_URL_RULE: Final = "an absolute http or https URL without spaces or a user part"
 _SURROGATE_ESCAPE: Final = re.compile(r"\\u[dD][89a-fA-F]")
 # RFC 3339 needs a date, a time and an offset (Z or +hh:mm); ASCII digits only.
 _RFC3339: Final = re.compile(
@@ -90,6 +102,27 @@ def _optional_short(doc: Mapping[str, Any], name: str, where: str = "") -> str |
     if value is not None and len(value) > _MAX_OPTIONAL_CHARS:
         raise InvalidComment(
             R.INVALID_VALUE, f"field '{where}{name}' is longer than {_MAX_OPTIONAL_CHARS} chars"
+        )
+    return value
+
+
+def is_http_url(value: str) -> bool:
+    """Whether `value` may be shown as a link: see `_HTTP_URL`."""
+    return len(value) <= _MAX_OPTIONAL_CHARS and _HTTP_URL.fullmatch(value) is not None
+
+
+def _thread_url(doc: Mapping[str, Any]) -> str | None:
+    value = _optional_short(doc, "thread_url")
+    if value is not None and not is_http_url(value):
+        raise InvalidComment(R.INVALID_VALUE, f"field 'thread_url' must be {HTTP_URL_RULE}")
+    return value
+
+
+def _thread_title(doc: Mapping[str, Any]) -> str | None:
+    value = _string(doc, "thread_title", required=False)
+    if value is not None and len(value) > MAX_THREAD_TITLE_CHARS:
+        raise InvalidComment(
+            R.INVALID_VALUE, f"field 'thread_title' is longer than {MAX_THREAD_TITLE_CHARS} chars"
         )
     return value
 
@@ -223,6 +256,8 @@ def comment_from_mapping(doc: Mapping[str, Any], limits: Limits) -> Comment:
         author=_author(doc),
         created_at=_timestamp(created) if created is not None else None,
         lang=_optional_short(doc, "lang"),
+        thread_url=_thread_url(doc),
+        thread_title=_thread_title(doc),
         extra={k: v for k, v in doc.items() if k not in _KNOWN},
     )
 

@@ -8,6 +8,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.process_collector import ProcessCollector
 
 from service.domain.review import QueueStats
+from service.domain.spot_check import SpotCheckEstimate
 from service.pipeline import BatchOutcome
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
@@ -84,6 +85,20 @@ class PrometheusMetrics:
             "moderation_review_queue_oldest_age_seconds",
             "Age of the oldest comment waiting for a moderator, per site.",
             ["site_id"],
+            registry=r,
+        )
+        self.spot_check_error_rate = Gauge(
+            "moderation_spot_check_error_rate",
+            "Share of automatic decisions spot checks found wrong, per site: kind false_approve "
+            "(approved, a moderator would reject) or false_reject; bound estimate, or the 95% "
+            "Wilson interval's low and high. Absent before a site's first verdict.",
+            ["site_id", "kind", "bound"],
+            registry=r,
+        )
+        self.spot_check_verdicts = Gauge(
+            "moderation_spot_check_verdicts",
+            "Moderators' verdicts on spot checks, per site and kind (the estimate's sample size).",
+            ["site_id", "kind"],
             registry=r,
         )
         self.moderator_actions = Counter(
@@ -178,6 +193,18 @@ class PrometheusMetrics:
             self.decisions.labels(action, "moderator").inc(count)
 
     # the store's view, refreshed periodically
+    def spot_checks(self, estimates: Sequence[SpotCheckEstimate]) -> None:
+        for e in estimates:
+            self.spot_check_verdicts.labels(e.site_id, e.kind).set(e.checked)
+            if e.rate is None or e.interval is None:
+                continue
+            for bound, value in (
+                ("estimate", e.rate),
+                ("low", e.interval.low),
+                ("high", e.interval.high),
+            ):
+                self.spot_check_error_rate.labels(e.site_id, e.kind, bound).set(value)
+
     def queue(self, stats: Sequence[QueueStats], now_seconds: float, backlog: int) -> None:
         seen = set()
         for site in stats:

@@ -15,6 +15,7 @@
     authors = { trusted = [...], blocked = [...], premoderate_first = 0 }
     flood = { max_comments = 5, window_seconds = 60, action = "review" }
     campaign = { min_authors = 3, window_seconds = 600, action = "reject" }
+    spot_check = { approve_rate = 0.0, reject_rate = 0.0 }   # share sent to a moderator too
 
     [sites."herald"]                    # the same keys, over the defaults
     [shadow]                            # a candidate policy run beside the live one
@@ -55,6 +56,7 @@ from service.domain.policy import (
     Thresholds,
 )
 from service.domain.rules import NamedPattern
+from service.domain.spot_check import SpotCheckRates
 
 Normalizer = Callable[[str], str]
 Table = dict[str, Any]
@@ -69,6 +71,7 @@ _SECTION_KEYS: Final = {
     "authors": {"trusted", "blocked", "premoderate_first"},
     "flood": {"max_comments", "window_seconds", "action"},
     "campaign": {"min_authors", "window_seconds", "action"},
+    "spot_check": {"approve_rate", "reject_rate"},
 }
 _MAX_PATTERN_MEMORY: Final = 8 << 20
 _ISO_639: Final = re.compile(r"[A-Za-z]{2,3}")
@@ -394,6 +397,12 @@ def _site(
         on_scoring_failure=r.choice(("on_scoring_failure",), FailureMode, base.on_scoring_failure),
         sub_scores=_sub_scores(r, base, where, problems),
         languages=_languages(r, base.languages),
+        spot_check=SpotCheckRates(
+            approve_rate=r.number(
+                ("spot_check", "approve_rate"), base.spot_check.approve_rate, 0, 1
+            ),
+            reject_rate=r.number(("spot_check", "reject_rate"), base.spot_check.reject_rate, 0, 1),
+        ),
     )
 
 

@@ -64,6 +64,7 @@ class ReasonCode(StrEnum):
     STAFF_AUTHOR = "staff_author"
     REPORTED = "reported"  # a reader flagged the comment after it was decided
     APPEALED = "appealed"  # the author contested its rejection
+    SPOT_CHECK = "spot_check"  # a random sample of automatic decisions, checked by a human
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +87,9 @@ class Comment:
     author: Author = field(default_factory=Author)
     created_at: datetime | None = None
     lang: str | None = None
+    # Since event 1.1: the article's address (an http(s) URL, checked by the codec) and title
+    thread_url: str | None = None
+    thread_title: str | None = None
     # Fields the contract does not name are kept, not rejected.
     extra: Mapping[str, Any] = field(default_factory=dict)
 

@@ -15,14 +15,21 @@ decision says so. A comment in a language the site does not list as supported (t
 not trained on it, so its scores are noise) gets the site's `languages.on_unsupported`:
 review (default) or approve, in place of steps 3 and 4's scores (the rules still apply), or
 `score`: decided as any other. A language that could not be told counts as supported.
+
+Authors trusted or blocked by a site's moderators (the review store, `domain/authors.py`) join
+the policy file's `authors.trusted` / `authors.blocked` for that site: the effective lists are
+the union (`Policy.with_store_authors`, once per batch). Block wins, as in steps 1 and 2: an
+author blocked by the file or the store is rejected even if the other trusts them, and a
+store "trust" never lifts a file "block" (unblocking in the store lifts only the store's).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
+from service.domain.authors import AuthorStatus, AuthorStatuses
 from service.domain.errors import InvalidPolicy
 from service.domain.model import (
     Action,
@@ -36,6 +43,7 @@ from service.domain.model import (
     SubScore,
 )
 from service.domain.rules import DecisionContext, NamedPattern, domain_in, link_domains
+from service.domain.spot_check import SpotCheckRates
 
 _REJECT_CODE = {
     Label.SPAM: ReasonCode.SPAM_ABOVE_REJECT,
@@ -173,9 +181,22 @@ class SitePolicy:
     on_scoring_failure: FailureMode = FailureMode.REVIEW
     sub_scores: Mapping[SubScore, SubScoreThresholds] = field(default_factory=dict)
     languages: LanguageRules = LanguageRules()
+    spot_check: SpotCheckRates = field(default_factory=SpotCheckRates)  # off by default
 
     def thresholds(self, label: Label) -> Thresholds:
         return self.spam if label is Label.SPAM else self.abuse
+
+    def with_authors(self, trusted: frozenset[str], blocked: frozenset[str]) -> SitePolicy:
+        """This policy with more trusted and blocked authors (the file's lists kept)."""
+        if not trusted and not blocked:
+            return self
+        rules = self.authors
+        return replace(
+            self,
+            authors=replace(
+                rules, trusted=rules.trusted | trusted, blocked=rules.blocked | blocked
+            ),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +219,23 @@ class Policy:
 
     def for_site(self, site_id: str) -> SitePolicy:
         return self.sites.get(site_id, self.default)
+
+    def with_store_authors(self, statuses: AuthorStatuses) -> Policy:
+        """The effective policy: each site's file lists plus the store's statuses of its
+        authors (live and shadow alike; a site without its own section gets the defaults').
+        The version stays the file's."""
+        lists: dict[str, tuple[set[str], set[str]]] = {}
+        for (site, author), status in statuses.items():
+            trusted, blocked = lists.setdefault(site, (set(), set()))
+            (blocked if status is AuthorStatus.BLOCKED else trusted).add(author)
+        if not lists:
+            return self
+        sites, shadow = dict(self.sites), dict(self.shadow)
+        for site, (trusted, blocked) in lists.items():
+            sites[site] = self.for_site(site).with_authors(frozenset(trusted), frozenset(blocked))
+            if site in shadow:
+                shadow[site] = shadow[site].with_authors(frozenset(trusted), frozenset(blocked))
+        return replace(self, sites=sites, shadow=shadow)
 
     def needs_author_history(self) -> bool:
         """Whether any site's rules look at an author's past comments."""

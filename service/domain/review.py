@@ -8,8 +8,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Generic, TypeVar
 
+from service.domain.authors import AuthorStatuses
 from service.domain.errors import ModerationError
 from service.domain.model import Action, Decision, Language, ModeratorReason, Reason, Scores
+from service.domain.spot_check import is_spot_check_round
 
 T = TypeVar("T")
 
@@ -50,6 +52,12 @@ class StoredComment:
     # False: a `review` that another system's moderators decide (Coral's own queue holds
     # the comment), so it does not join ours
     queued: bool = True
+    parent_id: str | None = None  # the comment this one answers, on the same site
+    thread_url: str | None = None  # the article: an http(s) URL (the codec checked it)
+    thread_title: str | None = None
+    # an approval or rejection sampled for a moderator to check (it joins the queue with
+    # this reason; the automatic decision stands): see `service/domain/spot_check.py`
+    spot_check: Reason | None = None
 
 
 AuthorKey = tuple[str, str]  # (site_id, author_id)
@@ -72,6 +80,7 @@ class ActivityQuery:
     exclude: tuple[tuple[str, str], ...]  # (site_id, comment_id) of the batch itself
     flood_since: datetime
     campaign_since: datetime
+    statuses: tuple[AuthorKey, ...] = ()  # whose trusted / blocked status to read
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +90,7 @@ class Activity:
     prior: Mapping[AuthorKey, int] = field(default_factory=dict)  # all-time count
     recent: Mapping[AuthorKey, tuple[datetime, ...]] = field(default_factory=dict)
     texts: Mapping[str, tuple[tuple[str, datetime], ...]] = field(default_factory=dict)
+    statuses: AuthorStatuses = field(default_factory=dict)  # the authors who have one
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +117,15 @@ class ReviewItem:
     note: str | None
     report_weight: float = 0.0  # summed reliability of this round's reporters
     language: Language | None = None  # the automatic decision's: given or detected
+    parent_id: str | None = None  # the comment this one answers, on the same site
+    thread_url: str | None = None  # the article: an http(s) URL (the codec checked it)
+    thread_title: str | None = None
+    auto_action: Action = Action.REVIEW  # what the machine decided (not review: a spot check)
+
+    @property
+    def spot_check(self) -> bool:
+        """An automatic approval or rejection queued as a spot check in this round."""
+        return is_spot_check_round(self.auto_action, (r.code.value for r in self.reasons))
 
     @property
     def risk(self) -> float:
@@ -123,6 +142,32 @@ class HistoryEntry:
     action: Action  # the final action, or `review` while it waits
     decided_by: str
     decided_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CommentSummary:
+    """Any stored comment, with its latest decision: the parent an item answers."""
+
+    comment_id: str
+    text: str
+    author_id: str | None
+    author_name: str | None
+    action: Action  # the final action, or `review` while it waits
+    decided_by: str  # "auto" or "moderator:<id>"
+    decided_at: datetime
+    decision_reason: ModeratorReason | None  # a moderator's reason
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorCounts:
+    """An author's comments on one site, all of them: by their latest decision, and how many
+    readers reported (once or more; the learning loop's reports)."""
+
+    total: int
+    approved: int
+    rejected: int
+    waiting: int  # in review: in our queue, or another system's
+    reported: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from prometheus_client.aiohttp import make_aiohttp_handler
 from service.auth import TokenRegistry
 from service.coral import CoralConfig
 from service.domain.errors import ModerationError
-from service.http import perspective_views, views
+from service.http import author_views, perspective_views, views
 from service.http.errors import (
     HTTP_CODES,
     ApiError,
@@ -204,8 +204,14 @@ def build_app(
     r.add_get(f"{API}/bulk-actions", views.bulk_actions, allow_head=False)
     r.add_get(f"{API}/bulk-actions/{{action_id}}", views.bulk_action, allow_head=False)
     r.add_post(f"{API}/bulk-actions/{{action_id}}/undo", views.undo_bulk_action)
+    r.add_get(f"{API}/sites/{{site_id}}/authors", author_views.list_authors, allow_head=False)
+    author = f"{API}/sites/{{site_id}}/authors/{{author_id}}"
+    r.add_get(author, author_views.get_author, allow_head=False)
+    r.add_put(author, author_views.put_author)
+    r.add_delete(author, author_views.delete_author)
     r.add_get(f"{API}/audit", views.audit, allow_head=False)
     r.add_get(f"{API}/stats", views.stats, allow_head=False)
+    r.add_get(f"{API}/spot-checks", views.spot_checks, allow_head=False)
     r.add_post(f"{API}/admin/policy/reload", views.reload_policy)
     r.add_post(f"{API}/moderate", views.moderate)
     r.add_post("/integrations/coral/moderation", views.coral)

@@ -11,6 +11,7 @@ from typing import Final
 
 from aiohttp import web
 
+from service.domain.authors import NoAuthorStatus
 from service.domain.bulk import BulkActionClosed, BulkActionNotFound, BulkStatus, InBulkAction
 from service.domain.errors import (
     AlreadyDecided,
@@ -57,6 +58,7 @@ _DOMAIN: Final[tuple[tuple[type[ModerationError], int, str], ...]] = (
     (ReviewNotFound, 404, "not_found"),
     (BulkActionNotFound, 404, "not_found"),
     (InBulkAction, 409, "in_bulk_action"),
+    (NoAuthorStatus, 404, "not_found"),
     (AlreadyDecided, 409, "already_decided"),
     (ClaimedByOther, 409, "claimed_by_other"),
     (InvalidCursor, 400, "invalid_cursor"),

@@ -7,9 +7,16 @@ from typing import Any
 
 from service.adapters.codec import rfc3339
 from service.auth import Identity
+from service.domain.authors import AuthorMark
 from service.domain.bulk import BulkAction
 from service.domain.model import Scores, SubScore
-from service.domain.review import AuditEntry, HistoryEntry, ReviewItem
+from service.domain.review import (
+    AuditEntry,
+    AuthorCounts,
+    CommentSummary,
+    HistoryEntry,
+    ReviewItem,
+)
 from service.review_service import BulkResult, Detail, SiteStats
 
 Json = dict[str, Any]
@@ -45,6 +52,9 @@ def item(i: ReviewItem) -> Json:
         "decision_reason": None if i.decision_reason is None else i.decision_reason.value,
         "note": i.note,
         "report_weight": i.report_weight,
+        "parent_id": i.parent_id,
+        "thread_url": i.thread_url,
+        "thread_title": i.thread_title,
     }
 
 
@@ -65,8 +75,47 @@ def history(h: HistoryEntry) -> Json:
     }
 
 
+def parent(p: CommentSummary) -> Json:
+    return {
+        "comment_id": p.comment_id,
+        "text": p.text,
+        "author": {"id": p.author_id, "name": p.author_name},
+        "action": p.action.value,
+        "decided_by": p.decided_by,
+        "decided_at": rfc3339(p.decided_at),
+        "decision_reason": None if p.decision_reason is None else p.decision_reason.value,
+    }
+
+
+def author_counts(c: AuthorCounts) -> Json:
+    return {
+        "total": c.total,
+        "approved": c.approved,
+        "rejected": c.rejected,
+        "waiting": c.waiting,
+        "reported": c.reported,
+    }
+
+
 def detail(d: Detail) -> Json:
-    return {"item": item(d.item), "history": [history(h) for h in d.history]}
+    return {
+        "item": item(d.item),
+        "history": [history(h) for h in d.history],
+        "parent": None if d.parent is None else parent(d.parent),
+        "author_counts": None if d.author_counts is None else author_counts(d.author_counts),
+        "author_status": None if d.author_status is None else author_mark(d.author_status),
+    }
+
+
+def author_mark(m: AuthorMark) -> Json:
+    return {
+        "site_id": m.site_id,
+        "author_id": m.author_id,
+        "status": m.status.value,
+        "note": m.note,
+        "set_by": m.set_by,
+        "set_at": rfc3339(m.set_at),
+    }
 
 
 def audit(a: AuditEntry) -> Json:

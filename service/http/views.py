@@ -27,6 +27,7 @@ from service.http.keys import (
     READINESS,
     REVIEW,
 )
+from service.ops import spot_check_json
 from service.policy_control import NoPolicyFile
 from service.review_service import AccessDenied
 from service.sync_moderation import DecisionPending
@@ -167,6 +168,12 @@ async def stats(request: web.Request) -> web.Response:
     q = parse.query(request, parse.STATS_QUERY)
     found = await request.app[REVIEW].stats(request[IDENTITY], site_id=parse.query_site(q))
     return web.json_response({"sites": [present.stats(s) for s in found]})
+
+
+async def spot_checks(request: web.Request) -> web.Response:
+    q = parse.query(request, parse.STATS_QUERY)
+    found = await request.app[REVIEW].spot_checks(request[IDENTITY], site_id=parse.query_site(q))
+    return web.json_response({"spot_checks": [spot_check_json(e) for e in found]})
 
 
 async def reload_policy(request: web.Request) -> web.Response:

@@ -166,6 +166,48 @@ MIGRATIONS: Final[tuple[tuple[int, str, tuple[str, ...]], ...]] = (
         ),
     ),
     (
+        6,
+        "the comment each one answers and the article it is under (comment event 1.1)",
+        (
+            # the parent's comment_id on the same site; NULL: a top-level comment (and every
+            # earlier row: parents were not kept before)
+            "ALTER TABLE comments ADD COLUMN parent_id TEXT",
+            # an http(s) URL (the codec refuses anything else) and the article's title
+            "ALTER TABLE comments ADD COLUMN thread_url TEXT",
+            "ALTER TABLE comments ADD COLUMN thread_title TEXT",
+        ),
+    ),
+    (
+        7,
+        "authors trusted or blocked on a site by its moderators",
+        (
+            # one row per (site, author): trusted or blocked; no row, neither (the file's lists
+            # apply on their own)
+            """
+            CREATE TABLE author_status (
+                site_id TEXT NOT NULL,
+                author_id TEXT NOT NULL,
+                status TEXT NOT NULL,
+                note TEXT,
+                set_by TEXT NOT NULL,
+                set_at_ms BIGINT NOT NULL,
+                PRIMARY KEY (site_id, author_id)
+            )
+            """,
+        ),
+    ),
+    (
+        8,
+        "spot checks: sampled automatic decisions and the verdicts on them",
+        (
+            # 1: the pipeline sampled this approval or rejection for a moderator to check
+            "ALTER TABLE comments ADD COLUMN spot_check INTEGER NOT NULL DEFAULT 0",
+            # 1: the label is a verdict on a spot check (an unbiased sample of its action)
+            "ALTER TABLE labels ADD COLUMN spot_check INTEGER NOT NULL DEFAULT 0",
+            "CREATE INDEX labels_spot ON labels (spot_check, site_id)",
+        ),
+    ),
+    (
         9,
         "bulk actions held for their undo window",
         (

@@ -16,6 +16,12 @@ from typing import Any, Final, TypeVar
 from service.adapters.sql import bulk
 from service.adapters.sql.dialects import Dialect, Row, Tx, dialect_for
 from service.adapters.sql.migrations import MIGRATIONS
+from service.domain.authors import (
+    AuthorMark,
+    AuthorStatus,
+    author_audit_action,
+    author_audit_detail,
+)
 from service.domain.bulk import BulkAction
 from service.domain.errors import (
     AlreadyDecided,
@@ -53,8 +59,10 @@ from service.domain.review import (
     Activity,
     ActivityQuery,
     AuditEntry,
+    AuthorCounts,
     AuthorKey,
     AutoDecision,
+    CommentSummary,
     HistoryEntry,
     ModeratorDecision,
     OutboxDraft,
@@ -66,6 +74,7 @@ from service.domain.review import (
     ReviewStatus,
     StoredComment,
 )
+from service.domain.spot_check import SpotCheckCounts, is_spot_check_round, verdict_publishes
 
 T = TypeVar("T")
 _MAX_FLAGS: Final = 20  # reasons kept from one round's reports (the count is in the weight)
@@ -74,7 +83,8 @@ _ITEM_COLUMNS: Final = (
     "site_id, comment_id, text, author_id, author_name, thread_id, created_at_ms, spam, abuse, "
     "reasons, model_version, policy_version, queued_at_ms, status, claimed_by, "
     "claim_expires_at_ms, decision, decided_by, decided_at_ms, decision_reason, note, flags, "
-    "report_weight, sub_scores, language, language_detected"
+    "report_weight, sub_scores, language, language_detected, parent_id, thread_url, "
+    "thread_title, auto_action"
 )
 
 
@@ -82,14 +92,19 @@ _INSERT_COMMENT: Final = (
     "INSERT INTO comments (site_id, comment_id, text, author_id, author_name, thread_id, "
     "created_at_ms, spam, abuse, risk, reasons, reason_codes, model_version, policy_version, "
     "auto_action, auto_decided_at_ms, event_json, status, queued_at_ms, text_hash, "
-    "campaign_author, sub_scores, language, language_detected) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "campaign_author, sub_scores, language, language_detected, parent_id, thread_url, "
+    "thread_title, flags, spot_check) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+    "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT (site_id, comment_id) DO NOTHING"
 )
 
 
 def _comment_row(c: StoredComment) -> tuple[Any, ...]:
-    queued = c.action is Action.REVIEW and c.queued
+    # a spot check joins the queue with its reason among the round's (as a report's does)
+    spot = c.spot_check
+    queued = (c.action is Action.REVIEW and c.queued) or spot is not None
+    codes = [r.code.value for r in c.reasons] + ([spot.code.value] if spot else [])
     return (
         c.site_id,
         c.comment_id,
@@ -102,7 +117,7 @@ def _comment_row(c: StoredComment) -> tuple[Any, ...]:
         c.scores.abuse,
         max(c.scores.spam, c.scores.abuse),
         json.dumps([{"code": r.code.value, "detail": r.detail} for r in c.reasons]),
-        "," + ",".join(r.code.value for r in c.reasons) + ",",
+        "," + ",".join(codes) + ",",
         c.model_version,
         c.policy_version,
         c.action.value,
@@ -115,6 +130,11 @@ def _comment_row(c: StoredComment) -> tuple[Any, ...]:
         _sub_scores_json(c.scores),
         None if c.language is None else c.language.code,
         None if c.language is None else int(c.language.detected),
+        _clean(c.parent_id),
+        _clean(c.thread_url),
+        _clean(c.thread_title),
+        None if spot is None else json.dumps([{"code": spot.code.value, "detail": spot.detail}]),
+        int(spot is not None),
     )
 
 
@@ -181,7 +201,18 @@ def _item(row: Row) -> ReviewItem:
         note=row[20],
         report_weight=float(row[22] or 0.0),
         language=_language(row[24], row[25]),
+        parent_id=row[26],
+        thread_url=row[27],
+        thread_title=row[28],
+        auto_action=Action(row[29]),
     )
+
+
+_MARK_COLUMNS: Final = "site_id, author_id, status, note, set_by, set_at_ms"
+
+
+def _mark(row: Row) -> AuthorMark:
+    return AuthorMark(row[0], row[1], AuthorStatus(row[2]), row[3], row[4], _at_required(row[5]))
 
 
 def _clean(value: str | None) -> str | None:
@@ -357,7 +388,7 @@ class SqlReviewStore:
         return await self._run(read)
 
     async def activity(self, query: ActivityQuery) -> Activity:
-        if not query.authors and not query.hashes:
+        if not query.authors and not query.hashes and not query.statuses:
             return Activity()
         return await self._run(self._activity, query)
 
@@ -400,11 +431,133 @@ class SqlReviewStore:
                 ):
                     if (site, comment_id) not in batch:
                         texts.setdefault(digest, []).append((author, _at_required(at)))
+            statuses = self._statuses(tx, query.statuses)
         return Activity(
             prior=prior,
             recent={k: tuple(v) for k, v in recent.items()},
             texts={k: tuple(v) for k, v in texts.items()},
+            statuses=statuses,
         )
+
+    def _statuses(self, tx: Tx, authors: Sequence[AuthorKey]) -> dict[AuthorKey, AuthorStatus]:
+        # an id with NUL cannot have a status (the API refuses control characters), and
+        # PostgreSQL text cannot hold it: such authors are not asked about
+        authors = [k for k in authors if "\x00" not in k[1]]
+        if not authors:
+            return {}
+        pairs = ", ".join("(?, ?)" for _ in authors)
+        rows = tx.fetchall(
+            "SELECT site_id, author_id, status FROM author_status "
+            f"WHERE (site_id, author_id) IN (VALUES {pairs})",
+            [v for pair in authors for v in pair],
+        )
+        return {(site, author): AuthorStatus(status) for site, author, status in rows}
+
+    async def author_statuses(
+        self,
+        site_id: str,
+        *,
+        status: AuthorStatus | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> Page[AuthorMark]:
+        after = _decode_cursor(cursor, (str,))[0] if cursor else None
+
+        def read() -> Page[AuthorMark]:
+            sql = f"SELECT {_MARK_COLUMNS} FROM author_status WHERE site_id = ?"
+            params: list[Any] = [site_id]
+            if status is not None:
+                sql += " AND status = ?"
+                params.append(status.value)
+            if after is not None:
+                sql += " AND author_id > ?"
+                params.append(after)
+            sql += " ORDER BY author_id LIMIT ?"
+            params.append(limit + 1)
+            with self._db.transaction(write=False) as tx:
+                rows = tx.fetchall(sql, params)
+            marks = tuple(_mark(r) for r in rows[:limit])
+            more = len(rows) > limit and marks
+            return Page(marks, _encode_cursor(marks[-1].author_id) if more else None)
+
+        return await self._run(read)
+
+    async def author_status(self, site_id: str, author_id: str) -> AuthorMark | None:
+        def read() -> AuthorMark | None:
+            with self._db.transaction(write=False) as tx:
+                return self._mark(tx, site_id, author_id, lock=False)
+
+        return await self._run(read)
+
+    def _mark(self, tx: Tx, site_id: str, author_id: str, *, lock: bool) -> AuthorMark | None:
+        row = tx.fetchone(
+            f"SELECT {_MARK_COLUMNS} FROM author_status WHERE site_id = ? AND author_id = ?"
+            + (self._db.for_update if lock else ""),
+            (site_id, author_id),
+        )
+        return None if row is None else _mark(row)
+
+    async def set_author_status(self, mark: AuthorMark) -> tuple[AuthorMark, AuthorMark | None]:
+        note = _clean(mark.note)
+
+        def write() -> tuple[AuthorMark, AuthorMark | None]:
+            with self._db.transaction(write=True) as tx:
+                before = self._mark(tx, mark.site_id, mark.author_id, lock=True)
+                if before is not None and (before.status, before.note) == (mark.status, note):
+                    return before, before  # asked again: nothing changes, who and when stay
+                tx.execute(
+                    "INSERT INTO author_status (site_id, author_id, status, note, set_by, "
+                    "set_at_ms) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (site_id, author_id) DO "
+                    "UPDATE SET status = excluded.status, note = excluded.note, "
+                    "set_by = excluded.set_by, set_at_ms = excluded.set_at_ms",
+                    (
+                        mark.site_id,
+                        mark.author_id,
+                        mark.status.value,
+                        note,
+                        mark.set_by,
+                        _ms(mark.set_at),
+                    ),
+                )
+                self._audit(
+                    tx,
+                    actor=mark.set_by,
+                    action=author_audit_action(mark.status, set_=True),
+                    site_id=mark.site_id,
+                    comment_id=None,
+                    detail=author_audit_detail(mark.author_id, mark.status, note, before),
+                    now=mark.set_at,
+                )
+                after = self._mark(tx, mark.site_id, mark.author_id, lock=False)
+            assert after is not None  # noqa: S101 - just written in this transaction
+            return after, before
+
+        return await self._run(write)
+
+    async def clear_author_status(
+        self, site_id: str, author_id: str, *, actor: str, now: datetime
+    ) -> AuthorMark | None:
+        def clear() -> AuthorMark | None:
+            with self._db.transaction(write=True) as tx:
+                before = self._mark(tx, site_id, author_id, lock=True)
+                if before is None:
+                    return None
+                tx.execute(
+                    "DELETE FROM author_status WHERE site_id = ? AND author_id = ?",
+                    (site_id, author_id),
+                )
+                self._audit(
+                    tx,
+                    actor=actor,
+                    action=author_audit_action(before.status, set_=False),
+                    site_id=site_id,
+                    comment_id=None,
+                    detail=author_audit_detail(author_id, None, None, before),
+                    now=now,
+                )
+            return before
+
+        return await self._run(clear)
 
     async def list_queue(
         self,
@@ -530,7 +683,7 @@ class SqlReviewStore:
         key = (decision.site_id, decision.comment_id)
         row = tx.fetchone(
             "SELECT status, claimed_by, claim_expires_at_ms, decided_by, auto_action, "
-            f"text FROM comments WHERE site_id = ? AND comment_id = ?{self._db.for_update}",
+            f"text, flags FROM comments WHERE site_id = ? AND comment_id = ?{self._db.for_update}",
             key,
         )
         if row is None or row[0] is None:
@@ -553,21 +706,28 @@ class SqlReviewStore:
                 *key,
             ),
         )
-        tx.execute(
-            "INSERT INTO outbox (event_id, topic, key, value, created_at_ms) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (outbox.event_id, outbox.topic, outbox.key, outbox.value, _ms(now)),
-        )
+        auto_action = Action(row[4])
+        round_codes = [r.code.value for r in _reasons(row[6])]
+        spot = is_spot_check_round(auto_action, round_codes)
+        detail = f"{decision.action.value} ({decision.reason.value})"
+        if verdict_publishes(auto_action, round_codes, decision.action):
+            tx.execute(
+                "INSERT INTO outbox (event_id, topic, key, value, created_at_ms) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (outbox.event_id, outbox.topic, outbox.key, outbox.value, _ms(now)),
+            )
+        else:
+            detail += f"; confirms the automatic {auto_action.value}: not published"
         self._audit(
             tx,
             actor=actor,
             action="decide",
             site_id=decision.site_id,
             comment_id=decision.comment_id,
-            detail=f"{decision.action.value} ({decision.reason.value})",
+            detail=detail,
             now=now,
         )
-        self._learn(tx, decision, Action(row[4]), row[5], now)
+        self._learn(tx, decision, auto_action, row[5], now, spot_check=spot)
         item = tx.fetchone(
             f"SELECT {_ITEM_COLUMNS} FROM comments WHERE site_id = ? AND comment_id = ?",
             key,
@@ -576,15 +736,22 @@ class SqlReviewStore:
         return _item(item)
 
     def _learn(
-        self, tx: Tx, decision: ModeratorDecision, auto_action: Action, text: str, now: datetime
+        self,
+        tx: Tx,
+        decision: ModeratorDecision,
+        auto_action: Action,
+        text: str,
+        now: datetime,
+        *,
+        spot_check: bool = False,
     ) -> None:
         """In the decision's transaction: the labelled example, and the verdict on this
         round's reports (upheld by a rejection) and appeals (upheld by an approval)."""
         key = (decision.site_id, decision.comment_id)
         tx.execute(
             "INSERT INTO labels (site_id, comment_id, text, label, auto_action, final_action, "
-            "overturned, labelled_by, labelled_at_ms, reason_source) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "overturned, labelled_by, labelled_at_ms, reason_source, spot_check) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 *key,
                 text,
@@ -595,6 +762,7 @@ class SqlReviewStore:
                 f"moderator:{decision.moderator_id}",
                 _ms(now),
                 reason_source(decision.action, reason_given=decision.reason_given).value,
+                int(spot_check),
             ),
         )
         rejected = decision.action is Action.REJECT
@@ -627,14 +795,16 @@ class SqlReviewStore:
             key = (feedback.site_id, feedback.comment_id)
             with self._db.transaction(write=True) as tx:
                 row = tx.fetchone(
-                    "SELECT status, COALESCE(decision, auto_action), flags FROM comments "
-                    f"WHERE site_id = ? AND comment_id = ?{self._db.for_update}",
+                    "SELECT status, COALESCE(decision, auto_action), flags, auto_action "
+                    f"FROM comments WHERE site_id = ? AND comment_id = ?{self._db.for_update}",
                     key,
                 )
                 if row is None:
                     raise UnknownComment(*key)
                 pending = row[0] == ReviewStatus.PENDING.value
-                action = Action.REVIEW if pending else Action(row[1])
+                # a waiting spot check's automatic decision is published and stands
+                spot = is_spot_check_round(Action(row[3]), (r.code for r in _reasons(row[2])))
+                action = Action.REVIEW if pending and not spot else Action(row[1])
                 inserted = tx.execute(
                     "INSERT INTO feedback (kind, site_id, comment_id, actor_id, reason, "
                     "received_at_ms) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
@@ -829,6 +999,59 @@ class SqlReviewStore:
 
         return await self._run(history)
 
+    async def comment_summary(self, site_id: str, comment_id: str) -> CommentSummary | None:
+        def read() -> CommentSummary | None:
+            with self._db.transaction(write=False) as tx:
+                row = tx.fetchone(
+                    "SELECT comment_id, text, author_id, author_name, status, "
+                    "COALESCE(decision, auto_action), COALESCE(decided_by, 'auto'), "
+                    "COALESCE(decided_at_ms, auto_decided_at_ms), decision_reason "
+                    "FROM comments WHERE site_id = ? AND comment_id = ?",
+                    (site_id, comment_id),
+                )
+            if row is None:
+                return None
+            waiting = row[4] == ReviewStatus.PENDING.value  # also when reported back in
+            return CommentSummary(
+                comment_id=row[0],
+                text=row[1],
+                author_id=row[2],
+                author_name=row[3],
+                action=Action.REVIEW if waiting else Action(row[5]),
+                decided_by=row[6],
+                decided_at=_at_required(row[7]),
+                decision_reason=ModeratorReason(row[8]) if row[8] and not waiting else None,
+            )
+
+        return await self._run(read)
+
+    async def author_counts(self, site_id: str, author_id: str) -> AuthorCounts:
+        def read() -> AuthorCounts:
+            done = "COALESCE(status, '') <> 'pending' AND COALESCE(decision, auto_action)"
+            with self._db.transaction(write=False) as tx:
+                row = tx.fetchone(
+                    f"SELECT COUNT(*), COALESCE(SUM(CASE WHEN {done} = 'approve' THEN 1 END), 0), "
+                    f"COALESCE(SUM(CASE WHEN {done} = 'reject' THEN 1 END), 0) "
+                    "FROM comments WHERE site_id = ? AND author_id = ?",
+                    (site_id, author_id),
+                )
+                reported = tx.fetchone(
+                    "SELECT COUNT(DISTINCT f.comment_id) FROM feedback f JOIN comments c "
+                    "ON c.site_id = f.site_id AND c.comment_id = f.comment_id "
+                    "WHERE f.kind = 'report' AND f.site_id = ? AND c.author_id = ?",
+                    (site_id, author_id),
+                )
+            total, approved, rejected = (int(v) for v in row) if row else (0, 0, 0)
+            return AuthorCounts(
+                total=total,
+                approved=approved,
+                rejected=rejected,
+                waiting=total - approved - rejected,
+                reported=int(reported[0]) if reported else 0,
+            )
+
+        return await self._run(read)
+
     def _audit(
         self,
         tx: Tx,
@@ -896,6 +1119,34 @@ class SqlReviewStore:
             return Page(entries, _encode_cursor(entries[-1].id) if more and entries else None)
 
         return await self._run(read)
+
+    async def spot_check_counts(self, sites: frozenset[str] | None) -> list[SpotCheckCounts]:
+        def counts() -> list[SpotCheckCounts]:
+            site_sql, params = _in("site_id", sites)
+            with self._db.transaction(write=False) as tx:
+                verdicts = tx.fetchall(
+                    "SELECT site_id, auto_action, COUNT(*), SUM(overturned) FROM labels "
+                    f"WHERE spot_check = 1{site_sql} GROUP BY site_id, auto_action",
+                    params,
+                )
+                waiting = tx.fetchall(
+                    "SELECT site_id, auto_action, COUNT(*) FROM comments "
+                    "WHERE status = 'pending' AND reason_codes LIKE '%,spot_check,%' "
+                    f"AND auto_action IN ('approve', 'reject'){site_sql} "
+                    "GROUP BY site_id, auto_action",
+                    params,
+                )
+            found: dict[tuple[str, str], list[int]] = {}
+            for site, action, n, k in verdicts:
+                found.setdefault((site, action), [0, 0, 0])[:2] = [int(n), int(k or 0)]
+            for site, action, n in waiting:
+                found.setdefault((site, action), [0, 0, 0])[2] = int(n)
+            return [
+                SpotCheckCounts(site, Action(action), n, k, w)
+                for (site, action), (n, k, w) in sorted(found.items())
+            ]
+
+        return await self._run(counts)
 
     async def queue_stats(self, sites: frozenset[str] | None) -> list[QueueStats]:
         def stats() -> list[QueueStats]:

@@ -3,10 +3,12 @@ audit log, statistics and the policy reload."""
 
 from __future__ import annotations
 
+from service.adapters.codec import COMMENT_SCHEMA
 from service.auth import Role
 from service.domain.model import Action, ModeratorReason, ReasonCode, SubScore
 from service.domain.review import QueueOrder, ReviewStatus
 from service.http import parse
+from service.http.openapi.integrations import event_schema
 from service.http.openapi.shapes import (
     COMMENT_ID,
     REASON_CODES,
@@ -85,6 +87,41 @@ SCHEMAS: Json = {
                 "description": "summed reliability of the readers who reported it this round "
                 "(claim with order=reports to take the most credible first)",
             },
+            "parent_id": string_or_null(
+                description="the comment it answers, on the same site (the detail's parent)"
+            ),
+            "thread_url": string_or_null(
+                format="uri",
+                pattern=event_schema(COMMENT_SCHEMA)["properties"]["thread_url"]["pattern"],
+                description="the article's address: an http or https URL (the comment event "
+                "1.1 refuses any other); untrusted, link it only with rel=noopener noreferrer",
+            ),
+            "thread_title": string_or_null(
+                description="the article's title: untrusted, render as text"
+            ),
+        }
+    ),
+    "ParentComment": closed(
+        {
+            "comment_id": {"type": "string"},
+            "text": {"type": "string", "description": "untrusted, render as text"},
+            "author": closed({"id": string_or_null(), "name": string_or_null()}),
+            "action": enum(Action) | {"description": "the latest decision; review: it waits"},
+            "decided_by": {"type": "string", "description": "auto or moderator:<id>"},
+            "decided_at": {"type": "string", "format": "date-time"},
+            "decision_reason": string_or_null(enum=[*(r.value for r in ModeratorReason), None]),
+        }
+    ),
+    "AuthorCounts": closed(
+        {
+            name: {"type": "integer", "minimum": 0, "description": text}
+            for name, text in (
+                ("total", "the author's comments on this site, this one included"),
+                ("approved", "whose latest decision is approve"),
+                ("rejected", "whose latest decision is reject"),
+                ("waiting", "in review"),
+                ("reported", "that readers reported, once or more"),
+            )
         }
     ),
     "HistoryEntry": closed(
@@ -115,6 +152,19 @@ SCHEMAS: Json = {
             "claimed": {"type": "integer", "minimum": 0},
             "oldest_queued_at": time_or_null(),
             "oldest_age_seconds": {"type": ["number", "null"], "minimum": 0},
+        }
+    ),
+    "SpotCheckEstimate": closed(
+        {
+            "site_id": SITE_ID,
+            "auto_action": enum(["approve", "reject"]),
+            "kind": enum(["false_approve", "false_reject"]),
+            "checked": {"type": "integer", "minimum": 0},
+            "overturned": {"type": "integer", "minimum": 0},
+            "waiting": {"type": "integer", "minimum": 0},
+            "rate": nullable(SCORE),
+            "low": nullable(SCORE),
+            "high": nullable(SCORE),
         }
     ),
     "Readiness": closed(
@@ -325,7 +375,8 @@ def paths() -> Json:
             "parameters": PATH_IDS,
             "get": {
                 "operationId": "itemDetail",
-                "summary": "An item with its scores and reasons, and the author's recent history",
+                "summary": "An item with its scores and reasons, the comment it answers, and the "
+                "author's recent history and counts",
                 "responses": responses(
                     ok(
                         "The item",
@@ -333,6 +384,15 @@ def paths() -> Json:
                             {
                                 "item": ref("Item"),
                                 "history": {"type": "array", "items": ref("HistoryEntry")},
+                                "author_status": nullable(ref("AuthorMark"))
+                                | {"description": "the author trusted or blocked on the site"},
+                                "parent": nullable(ref("ParentComment"))
+                                | {
+                                    "description": "the comment the item answers (its "
+                                    "parent_id, same site); null: none, or not in the store"
+                                },
+                                "author_counts": nullable(ref("AuthorCounts"))
+                                | {"description": "null for an anonymous comment"},
                             }
                         ),
                     ),
@@ -446,6 +506,33 @@ def paths() -> Json:
                     ok(
                         "Per site",
                         closed({"sites": {"type": "array", "items": ref("SiteStats")}}),
+                    ),
+                    400,
+                    401,
+                    403,
+                    503,
+                ),
+            }
+        },
+        f"{api}/spot-checks": {
+            "get": {
+                "operationId": "spotChecks",
+                "summary": "How often spot checks found automatic decisions wrong, per site",
+                "description": "Per site and automatic action: the verdicts on spot checks, "
+                "how many overturned it, how many wait, the share (`rate`) and its 95% Wilson "
+                "score interval (`low`, `high`); these three are null before any verdict.",
+                "parameters": [SITE_QUERY],
+                "responses": responses(
+                    ok(
+                        "Per site and automatic action",
+                        closed(
+                            {
+                                "spot_checks": {
+                                    "type": "array",
+                                    "items": ref("SpotCheckEstimate"),
+                                }
+                            }
+                        ),
                     ),
                     400,
                     401,

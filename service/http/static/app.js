@@ -10,6 +10,9 @@
 
   const $ = (id) => document.getElementById(id);
   const state = { me: null, site: null, items: [], selected: -1, busy: false, timer: null, keysOpener: null };
+  // Authors trusted or blocked on their site, as the item details and the page's own actions
+  // told: site + "\u001f" + author id -> the status document, or null (neither).
+  const authors = new Map();
 
   function el(tag, className, text) {
     const node = document.createElement(tag);
@@ -161,13 +164,15 @@
     const current = state.items[state.selected];
     const site = encodeURIComponent(state.site);
     try {
-      const [page, stats] = await Promise.all([
+      const [page, stats, spot] = await Promise.all([
         api("GET", "/queue?limit=100&site=" + site),
         api("GET", "/stats?site=" + site),
+        api("GET", "/spot-checks?site=" + site),
       ]);
       if (site !== encodeURIComponent(state.site)) return;
       state.items = page.items;
       renderStats(stats.sites[0]);
+      renderSpotChecks(spot.spot_checks);
     } catch (error) {
       say(error.message, "error");
       return;
@@ -176,6 +181,16 @@
     state.selected = keep >= 0 ? keep : Math.min(Math.max(state.selected, 0), state.items.length - 1);
     renderQueue();
     if (!current || keep < 0) await loadDetail();
+  }
+
+  // Spot checks: how often moderators overturned a sampled automatic decision (text only).
+  function renderSpotChecks(estimates) {
+    const pct = (x) => (100 * x).toFixed(1) + "%";
+    const lines = estimates.filter((e) => e.rate !== null).map((e) =>
+      (e.auto_action === "approve" ? "auto-approved, would reject: " : "auto-rejected, would approve: ") +
+      pct(e.rate) + " (95% CI " + pct(e.low) + "–" + pct(e.high) + ", " + e.overturned + " of " + e.checked + ")");
+    $("spot-checks").textContent = lines.length ? "Spot checks · " + lines.join(" · ") : "";
+    show($("spot-checks"), lines.length > 0);
   }
 
   function renderStats(stats) {
@@ -226,6 +241,9 @@
     const flagged = item.reasons.filter((r) => r.code === "reported" || r.code === "appealed");
     if (flagged.some((r) => r.code === "reported")) head.append(el("span", "badge other", "reported"));
     if (flagged.some((r) => r.code === "appealed")) head.append(el("span", "badge other", "appealed"));
+    const mark = authorMark(item);
+    if (mark) head.append(el("span", "badge " + (mark.status === "blocked" ? "reject" : "approve"), "author " + mark.status));
+    if (item.reasons.some((r) => r.code === "spot_check")) head.append(el("span", "badge other", "spot check"));
     const scores = el("div", "row-scores");
     scores.append(pill("spam", item.scores.spam), pill("abuse", item.scores.abuse));
     row.replaceChildren(head, el("div", "row-text", item.text), scores);
@@ -248,13 +266,151 @@
     show($("detail-body"), Boolean(item));
     if (!item) return;
     renderDetail(item, null);
+    renderAuthor(item);
+    renderContext(item, null);
     const path = "/items/" + encodeURIComponent(item.site_id) + "/" + encodeURIComponent(item.comment_id);
     try {
       const detail = await api("GET", path);
-      if (state.items[state.selected] === item) renderDetail(detail.item, detail.history);
+      if (state.items[state.selected] !== item) return;
+      renderDetail(detail.item, detail.history);
+      rememberAuthor(item, detail.author_status);
+      renderAuthor(item);
+      renderQueue();
+      renderContext(detail.item, detail);
     } catch (error) {
       say(error.message, "error");
     }
+  }
+
+  // --- the author on this site: trusted, blocked, or neither ---------------------------
+
+  function authorKey(item) {
+    return item.site_id + "\u001f" + item.author.id;
+  }
+
+  function authorMark(item) {
+    return item.author.id ? authors.get(authorKey(item)) || null : null;
+  }
+
+  function rememberAuthor(item, mark) {
+    if (item.author.id) authors.set(authorKey(item), mark);
+  }
+
+  function renderAuthor(item) {
+    const box = $("d-author-actions");
+    show(box, Boolean(item.author.id));
+    if (!item.author.id) return;
+    const mark = authorMark(item);
+    const known = authors.has(authorKey(item));
+    const status = $("d-author-status");
+    status.className = "author-status" + (mark ? " " + mark.status : "");
+    if (!mark) {
+      status.textContent = known ? "Author neither trusted nor blocked on this site" : "Author on this site";
+    } else {
+      let text = "Author " + mark.status + " on this site by " + mark.set_by + " · " + age(mark.set_at) + " ago";
+      if (mark.note) text += " · " + mark.note;
+      status.textContent = text;
+    }
+    const trusted = mark && mark.status === "trusted";
+    const blocked = mark && mark.status === "blocked";
+    setButton($("author-trust"), trusted ? "Untrust author" : "Trust author", "t");
+    setButton($("author-block"), blocked ? "Unblock author" : "Block author", "b");
+    $("author-trust").disabled = !known;
+    $("author-block").disabled = !known;
+  }
+
+  function setButton(button, label, key) {
+    button.replaceChildren(label + " ", el("kbd", null, key));
+  }
+
+  // `status` toggles: blocking a blocked author unblocks them, and the same for trust. The
+  // pipeline reads the change from the author's next comment, on every instance.
+  function toggleAuthor(status) {
+    return act(async () => {
+      const item = state.items[state.selected];
+      if (!item || !item.author.id || !authors.has(authorKey(item))) return;
+      const path = "/sites/" + encodeURIComponent(item.site_id) + "/authors/" + encodeURIComponent(item.author.id);
+      const current = authorMark(item);
+      const who = authorName(item);
+      if (current && current.status === status) {
+        await api("DELETE", path);
+        rememberAuthor(item, null);
+        say((status === "blocked" ? "Unblocked " : "No longer trusting ") + who + " on " + item.site_id + ".", "info");
+      } else {
+        const result = await api("PUT", path, { status });
+        rememberAuthor(item, result.author);
+        say((status === "blocked" ? "Blocked " : "Trusting ") + who + " on " + item.site_id + ": their next comments are " +
+          (status === "blocked" ? "rejected." : "approved."), "info");
+      }
+      renderAuthor(item);
+      renderQueue();
+    });
+  }
+
+  // Only an http(s) URL is ever a link (the service refuses others; this is the second
+  // lock): anything else, javascript: included, is shown as text. The title is text too.
+  function httpUrl(value) {
+    try {
+      const url = new URL(value);
+      return url.protocol === "http:" || url.protocol === "https:";
+    } catch (error) {
+      return false;
+    }
+  }
+
+  function renderArticle(item) {
+    const box = $("d-article");
+    box.replaceChildren();
+    show(box, Boolean(item.thread_url || item.thread_title));
+    if (!item.thread_url && !item.thread_title) return;
+    box.append("Article: ");
+    const title = el("span", "article-title", item.thread_title || item.thread_url);
+    if (!item.thread_url || !httpUrl(item.thread_url)) {
+      box.append(title);
+      return;
+    }
+    const link = el("a");
+    link.setAttribute("href", item.thread_url);
+    link.target = "_blank";
+    link.rel = "noopener noreferrer";
+    link.referrerPolicy = "no-referrer";
+    link.append(title, " ", el("span", "new-tab", "(opens in a new tab)"));
+    box.append(link);
+  }
+
+  function decisionText(entry) {
+    if (entry.action === "review") return "waiting for review";
+    const done = entry.action === "approve" ? "approved" : "rejected";
+    const why = entry.decision_reason ? " as " + entry.decision_reason.replace(/_/g, " ") : "";
+    return done + why + " by " + entry.decided_by + " · " + age(entry.decided_at) + " ago";
+  }
+
+  // The comment the item answers, the article, the author's counts; `detail` null: loading.
+  function renderContext(item, detail) {
+    renderArticle(item);
+    const box = $("d-parent");
+    const parent = detail && detail.parent;
+    show(box, Boolean(item.parent_id));
+    if (!parent) {
+      $("d-parent-head").textContent = item.parent_id
+        ? "comment " + item.parent_id + (detail ? " (not in the store)" : "")
+        : "";
+      $("d-parent-text").textContent = "";
+    } else {
+      const author = parent.author.name || parent.author.id || "anonymous";
+      $("d-parent-head").replaceChildren(
+        el("span", "parent-author", author),
+        el("span", "badge " + parent.action, parent.action),
+        el("span", "parent-decision", decisionText(parent)),
+      );
+      $("d-parent-text").textContent = parent.text;
+    }
+    const counts = detail && detail.author_counts;
+    show($("d-counts"), Boolean(counts));
+    $("d-counts").textContent = counts
+      ? counts.total + " on this site: " + counts.approved + " approved · " + counts.rejected +
+        " rejected · " + counts.reported + " reported · " + counts.waiting + " waiting"
+      : "";
   }
 
   function renderDetail(item, history) {
@@ -295,17 +451,22 @@
 
   // --- actions ------------------------------------------------------------------------
 
-  async function act(work) {
-    if (state.busy) return;
-    state.busy = true;
-    try {
-      await work();
-    } catch (error) {
-      say(error.message, "error");
-      if (error instanceof ApiError && error.status === 409) await refresh();
-    } finally {
-      state.busy = false;
-    }
+  // Actions run one after another, in the order the moderator asked for them: a key pressed
+  // while the previous action is still loading waits for it instead of being lost.
+  let pending = Promise.resolve();
+  function act(work) {
+    pending = pending.then(async () => {
+      state.busy = true;
+      try {
+        await work();
+      } catch (error) {
+        say(error.message, "error");
+        if (error instanceof ApiError && error.status === 409) await refresh();
+      } finally {
+        state.busy = false;
+      }
+    });
+    return pending;
   }
 
   function claim() {
@@ -357,6 +518,8 @@
       { keys: ["a"], what: "approve the selected comment", run: () => decide("approve") },
       ...rejects,
       { keys: ["r"], what: "reject without a reason (not learned from)", run: () => decide("reject") },
+      { keys: ["t"], what: "trust the author on this site, or stop trusting them", run: () => toggleAuthor("trusted") },
+      { keys: ["b"], what: "block the author on this site, or unblock them", run: () => toggleAuthor("blocked") },
       { keys: ["?"], what: "show or hide this list", run: () => toggleKeys() },
     ];
   }
@@ -452,6 +615,8 @@
     $("refresh").addEventListener("click", refresh);
     $("approve").addEventListener("click", () => decide("approve"));
     $("reject").addEventListener("click", () => decide("reject"));
+    $("author-trust").addEventListener("click", () => toggleAuthor("trusted"));
+    $("author-block").addEventListener("click", () => toggleAuthor("blocked"));
     for (const button of rejectButtons()) button.addEventListener("click", () => decide("reject", button.dataset.reason));
     $("queue").addEventListener("click", (event) => {
       const row = event.target instanceof Element ? event.target.closest(".row") : null;

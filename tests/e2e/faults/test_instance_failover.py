@@ -26,19 +26,21 @@ PARTITIONS = 3
 
 
 def assignment(service: ServiceProcess) -> set[str]:
-    """The partitions the instance holds now, from its latest assignment log line (aiokafka
-    rebalances eagerly: each assignment is the whole of it)."""
-    assigned = log_events(service, "partitions assigned")
-    if not assigned:
-        return set()
-    latest = assigned[-1]["partitions"]
-    assert isinstance(latest, list)
-    return {str(p) for p in latest}
+    """The partitions the instance holds now, from each of its workers' latest assignment log
+    line (aiokafka rebalances eagerly: each assignment is the whole of it)."""
+    latest: dict[object, list[object]] = {}
+    for event in log_events(service, "partitions assigned"):
+        partitions = event["partitions"]
+        assert isinstance(partitions, list)
+        latest[event.get("worker")] = partitions
+    return {str(p) for partitions in latest.values() for p in partitions}
 
 
+@pytest.mark.parametrize("workers", [1, 2])  # each instance `serve --workers 2`
 async def test_killed_instance_hands_its_partitions_to_the_other_exactly_once(
-    topics: KafkaTopics, tiny_model: Path, tmp_path: Path
+    topics: KafkaTopics, tiny_model: Path, tmp_path: Path, workers: int
 ) -> None:
+    args = ["--workers", str(workers)]
     stream = make_stream(COMMENTS)
     first, rest = stream.split(len(stream) * 3 // 5)
     database_url = f"sqlite:///{tmp_path / 'store.db'}"  # shared by both, as in production
@@ -51,9 +53,13 @@ async def test_killed_instance_hands_its_partitions_to_the_other_exactly_once(
     for name in ("a", "b"):
         (tmp_path / name).mkdir()
     with services() as started:
-        victim = ServiceProcess(env | {"MODERATION_INSTANCE_ID": "a"}, tmp_path / "a" / "a.log")
+        victim = ServiceProcess(
+            env | {"MODERATION_INSTANCE_ID": "a"}, tmp_path / "a" / "a.log", args
+        )
         started.append(victim)
-        survivor = ServiceProcess(env | {"MODERATION_INSTANCE_ID": "b"}, tmp_path / "b" / "b.log")
+        survivor = ServiceProcess(
+            env | {"MODERATION_INSTANCE_ID": "b"}, tmp_path / "b" / "b.log", args
+        )
         started.append(survivor)
 
         async def both_hold_partitions() -> bool:

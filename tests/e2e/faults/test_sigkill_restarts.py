@@ -24,9 +24,11 @@ COMMENTS = 20_000
 KILLS = 5
 
 
+@pytest.mark.parametrize("workers", [1, 2])  # `serve --workers 2`: both killed with it
 async def test_five_sigkills_at_random_points_lose_and_double_nothing(
-    topics: KafkaTopics, tiny_model: Path, tmp_path: Path
+    topics: KafkaTopics, tiny_model: Path, tmp_path: Path, workers: int
 ) -> None:
+    args = ["--workers", str(workers)]
     stream = make_stream(COMMENTS)
     produce(topics, stream.lines, tmp_path / "in")
     seed = random.randrange(1 << 30)
@@ -46,7 +48,7 @@ async def test_five_sigkills_at_random_points_lose_and_double_nothing(
     at_kill: list[int] = []
     with services() as started:
         for round_, target in enumerate(targets):
-            service = ServiceProcess(env, tmp_path / f"service-{round_}.log")
+            service = ServiceProcess(env, tmp_path / f"service-{round_}.log", args)
             started.append(service)
 
             async def reached(target: int = target, service: ServiceProcess = service) -> bool:
@@ -58,7 +60,7 @@ async def test_five_sigkills_at_random_points_lose_and_double_nothing(
             assert await service.wait(30) == -signal.SIGKILL
             at_kill.append(await progress(topics))
 
-        last = ServiceProcess(env, tmp_path / "service-last.log")
+        last = ServiceProcess(env, tmp_path / "service-last.log", args)
         started.append(last)
         await wait_until(
             lambda: all_consumed(topics.group_id, topics.comments),

@@ -78,27 +78,25 @@ def prometheus_scraping(target_port: int, workdir: Path) -> Iterator[int]:
         f"    static_configs:\n      - targets: ['127.0.0.1:{target_port}']\n",
         encoding="utf-8",
     )
-    log = (workdir / "prometheus.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            binary("prometheus"),
-            f"--config.file={config}",
-            f"--storage.tsdb.path={workdir / 'tsdb'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        yield port
-    finally:
-        proc.terminate()
+    command = [
+        binary("prometheus"),
+        f"--config.file={config}",
+        f"--storage.tsdb.path={workdir / 'tsdb'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+    ]
+    # the log is closed whatever happens: a file left open surfaces as a ResourceWarning
+    # (an error here) in whichever test runs next
+    with (workdir / "prometheus.log").open("wb") as log:
+        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=30)
-        log.close()
+            yield port
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=30)
 
 
 def promtool_check_metrics(exposition: str) -> None:

@@ -16,6 +16,7 @@ from yarl import URL
 
 from service.domain.model import Action, Language, Scores
 from service.domain.review import HistoryEntry, ReviewStatus
+from service.domain.spot_check import wilson_interval
 from service.http.openapi import document
 from tests.fakes import FixedClock
 from tests.fakes_store import InMemoryReviewStore, review_item
@@ -72,8 +73,13 @@ API_ROUTES = [
     ("POST", "/api/v1/bulk-actions/{action_id}/undo"),
     ("GET", "/api/v1/audit"),
     ("GET", "/api/v1/stats"),
+    ("GET", "/api/v1/spot-checks"),
     ("POST", "/api/v1/admin/policy/reload"),
     ("POST", "/api/v1/moderate"),
+    ("GET", "/api/v1/sites/herald/authors"),
+    ("GET", "/api/v1/sites/herald/authors/a-1"),
+    ("PUT", "/api/v1/sites/herald/authors/a-1"),
+    ("DELETE", "/api/v1/sites/herald/authors/a-1"),
     ("GET", "/api/v1/no-such-route"),
 ]
 
@@ -94,7 +100,12 @@ async def test_every_api_route_refuses_a_missing_or_unknown_token(
 
 def test_the_token_test_covers_every_api_route() -> None:
     documented = {
-        (method.upper(), path.replace("{site_id}", "herald").replace("{comment_id}", "c-1"))
+        (
+            method.upper(),
+            path.replace("{site_id}", "herald")
+            .replace("{comment_id}", "c-1")
+            .replace("{author_id}", "a-1"),
+        )
         for path, operations in document()["paths"].items()
         if path.startswith("/api/")
         for method in operations
@@ -532,3 +543,41 @@ async def test_a_claim_that_expired_can_be_taken_by_another(store: InMemoryRevie
         assert response.status == 200
     assert store.items["herald", "c-1"].decided_at == datetime(2026, 11, 27, 12, 11, tzinfo=UTC)
     assert replace(store.items["herald", "c-1"], note=None).decided_by == "moderator:alice"
+
+
+async def test_spot_checks_give_each_sites_error_rate_with_its_wilson_interval(
+    client: Client, store: InMemoryReviewStore
+) -> None:
+    store.spot_labels += [("herald", Action.APPROVE, Action.REJECT)]
+    store.spot_labels += [("herald", Action.APPROVE, Action.APPROVE)] * 3
+    store.spot_labels += [("tech-blog", Action.REJECT, Action.REJECT)]
+
+    response = await client.get("/api/v1/spot-checks?site=herald", headers=bearer(ALICE))
+
+    assert response.status == 200
+    [herald] = (await response.json())["spot_checks"]
+    interval = wilson_interval(1, 4)
+    assert interval is not None
+    assert herald == {
+        "site_id": "herald",
+        "auto_action": "approve",
+        "kind": "false_approve",
+        "checked": 4,
+        "overturned": 1,
+        "waiting": 0,
+        "rate": 0.25,
+        "low": pytest.approx(interval.low),
+        "high": pytest.approx(interval.high),
+    }
+    await _error(
+        await client.get("/api/v1/spot-checks?site=tech-blog", headers=bearer(ALICE)),
+        403,
+        "forbidden_site",
+    )
+    await _error(
+        await client.get("/api/v1/spot-checks?sight=herald", headers=bearer(ALICE)),
+        400,
+        "invalid_request",
+    )
+    everything = await (await client.get("/api/v1/spot-checks", headers=bearer(ROOT))).json()
+    assert [e["site_id"] for e in everything["spot_checks"]] == ["herald", "tech-blog"]

@@ -55,7 +55,12 @@ LEAK = re.compile(
     r"|[A-Z][A-Za-z]+(Error|Exception)\b"
 )
 # Every route, and what each path parameter is filled with for the routes that take them.
-PATH_PARAMS = {"site_id": SITE, "comment_id": "c-1", "action_id": "0" * 32}
+PATH_PARAMS = {
+    "site_id": SITE,
+    "comment_id": "c-1",
+    "action_id": "0" * 32,
+    "author_id": "a-1",
+}
 PATH_PARAMS_ITEM = "/api/v1/items/{site_id}/{comment_id}"
 
 
@@ -167,7 +172,7 @@ def _other_site_request(method: str, path: str) -> tuple[URL, dict[str, Any] | N
     url = _fill(path, site_id=OTHER_SITE, comment_id="t-1")
     if "{site_id}" in path:
         body: dict[str, Any] | None = {"action": "reject"} if method == "POST" else None
-        return url, body
+        return url, {"status": "blocked"} if method == "PUT" else body
     if method == "GET":
         return url.with_query(site=OTHER_SITE), None
     if path.endswith("/claim"):
@@ -240,6 +245,7 @@ async def test_sql_metacharacters_in_query_parameters_are_refused_or_match_nothi
                 {"sites": []},
                 {"entries": [], "next_cursor": None},
                 {"bulk_actions": [], "undo_seconds": 10.0},
+                {"spot_checks": []},
             ), body
 
 
@@ -250,11 +256,17 @@ async def test_sql_metacharacters_in_path_parameters_are_refused_or_not_found(
     for method, path in _api_routes(client.app):
         if "{" not in path:
             continue
-        for name in ("site_id", "comment_id"):
+        for name in ("site_id", "comment_id", "author_id"):
+            if f"{{{name}}}" not in path or method == "PUT":
+                continue  # an author's status is stored under any id, exactly: test_author_api
             body = {"action": "reject"} if method == "POST" else None
             response = await client.request(
                 method, _fill(path, **{name: value}), headers=bearer(ROOT), json=body
             )
+            if response.status == 200:  # a well-formed site id that has no authors
+                assert path.endswith("/authors"), (method, path, name, value)
+                assert await response.json() == {"authors": [], "next_cursor": None}
+                continue
             error = await _json_error(response)
             assert response.status in {400, 404}, (method, path, name, value, error)
     for comment_id in ("c-1", "c-2", TRICKY_ID):

@@ -17,6 +17,7 @@ from service.adapters.codec import (
     decode_comment,
     encode_dead_letter,
     encode_decision,
+    is_http_url,
 )
 from service.domain.errors import InvalidComment
 from service.domain.errors import InvalidCommentReason as R
@@ -71,6 +72,72 @@ def test_decodes_every_optional_field() -> None:
     assert comment.lang == "en"
 
 
+def test_decodes_the_article_of_event_1_1() -> None:
+    comment = decode_comment(
+        event(thread_url="https://herald.example/2026/budget?p=2#c", thread_title="<b>Budget</b>"),
+        LIMITS,
+    )
+
+    assert comment.thread_url == "https://herald.example/2026/budget?p=2#c"
+    assert comment.thread_title == "<b>Budget</b>"  # kept as sent: the page shows it as text
+    assert comment.extra == {}
+
+
+def test_an_event_of_a_1_0_producer_decodes_and_validates_as_before() -> None:
+    doc = {"id": "c-1", "site_id": "herald", "text": "Hi", "thread_id": "t", "parent_id": None}
+    comment = decode_comment(json.dumps(doc).encode(), LIMITS)
+
+    validate("comment.v1", doc)
+    assert (comment.thread_url, comment.thread_title) == (None, None)
+    assert decode_comment(event(thread_url=None, thread_title=None), LIMITS).thread_url is None
+
+
+LINKS = [
+    "https://herald.example/2026/11/budget?utm=1#comments",
+    "HTTP://HERALD.EXAMPLE",
+    "http://localhost:8080/a/b",
+    "https://herald.example/@ann",  # an @ in the path is no user part
+    "https://xn--bcher-kva.example/",
+    "https://herald.example/caf%C3%A9",
+]
+# Hostile or broken: none of them may ever become a link.
+NOT_LINKS = [
+    "javascript:alert(1)",
+    "JavaScript:alert(document.domain)",
+    " javascript:alert(1)",
+    "java\tscript:alert(1)",
+    "https://herald.example/\njavascript:alert(1)",
+    "javascript://herald.example/%0Aalert(1)",
+    "data:text/html,<script>alert(1)</script>",
+    "vbscript:msgbox(1)",
+    "//evil.example/x",
+    "https://",
+    "http:/herald.example",
+    "https://herald.example@evil.example/",
+    "https://evil.example\\@herald.example/",
+    "https://herald.example/a b",
+    "ftp://herald.example/",
+    "",
+]
+
+
+@pytest.mark.parametrize("url", LINKS)
+def test_http_and_https_urls_are_accepted_by_decoder_and_schema(url: str) -> None:
+    assert decode_comment(event(thread_url=url), LIMITS).thread_url == url
+    assert is_valid("comment.v1", json.loads(event(thread_url=url)))
+    assert is_http_url(url)
+
+
+@pytest.mark.parametrize("url", NOT_LINKS)
+def test_any_other_thread_url_is_invalid_for_decoder_and_schema(url: str) -> None:
+    with pytest.raises(InvalidComment) as caught:
+        decode_comment(event(thread_url=url), LIMITS)
+
+    assert caught.value.reason is R.INVALID_VALUE
+    assert not is_valid("comment.v1", json.loads(event(thread_url=url)))
+    assert not is_http_url(url)
+
+
 def test_unknown_fields_are_kept_not_rejected() -> None:
     comment = decode_comment(event(source="cms-7", votes={"up": 3}), LIMITS)
 
@@ -113,6 +180,12 @@ INVALID: list[tuple[str, bytes | None, R, str]] = [
     ("author not object", event(author="ann"), R.WRONG_TYPE, "'author' must be an object"),
     ("author id number", event(author={"id": 7}), R.WRONG_TYPE, "'author.id'"),
     ("thread_id number", event(thread_id=7), R.WRONG_TYPE, "'thread_id'"),
+    ("thread_url number", event(thread_url=7), R.WRONG_TYPE, "'thread_url'"),
+    ("javascript: url", event(thread_url="javascript:alert(1)"), R.INVALID_VALUE, "http or https"),
+    ("relative url", event(thread_url="/2026/budget"), R.INVALID_VALUE, "'thread_url'"),
+    ("url too long", event(thread_url="https://x.example/" + "a" * 2048), R.INVALID_VALUE, "2048"),
+    ("thread_title object", event(thread_title={}), R.WRONG_TYPE, "'thread_title'"),
+    ("thread_title too long", event(thread_title="t" * 513), R.INVALID_VALUE, "512 chars"),
     ("date only", event(created_at="2026-11-27"), R.INVALID_TIMESTAMP, "RFC 3339"),
     ("no offset", event(created_at="2026-11-27T10:00:00"), R.INVALID_TIMESTAMP, "RFC 3339"),
     ("month 13", event(created_at="2026-13-01T00:00:00Z"), R.INVALID_TIMESTAMP, "valid date"),

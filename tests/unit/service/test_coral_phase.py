@@ -57,13 +57,14 @@ def coral_body(
     parent: str | None = None,
     story: str = "245b3856-b0a0-4d2f-a6bb-58c71f18d6a6",
     site: str | None = "herald",
+    story_url: str = "https://herald.example/posts/a-story-url/",
 ) -> bytes:
     """What Coral's `processPhase` sends, serialised as Coral does."""
     doc: dict[str, Any] = {
         "action": action,
         "comment": {"body": body, "parentID": parent},
         "author": {"id": author, "role": role},
-        "story": {"id": story, "url": "https://herald.example/posts/a-story-url/"},
+        "story": {"id": story, "url": story_url},
         "site": {"id": site} if site is not None else {},
         "tenantID": "19ba5794-7eeb-4d46-a81b-c00c61672501",
         "tenantDomain": "herald.example",
@@ -216,6 +217,29 @@ async def test_a_reply_keeps_its_parent_and_story(stack: Stack, tmp_path: Path) 
     assert event["parent_id"] == REPLY_TO
     assert event["thread_id"] == "245b3856-b0a0-4d2f-a6bb-58c71f18d6a6"
     assert event["coral"]["action"] == "EDIT"
+
+
+async def test_the_storys_url_is_stored_as_the_comments_article_link(
+    stack: Stack, tmp_path: Path
+) -> None:
+    await coral(stack, coral_body("<p>Indeed.</p>", parent=REPLY_TO))
+
+    with sqlite3.connect(tmp_path / "store.db") as db:
+        rows = list(db.execute("SELECT parent_id, thread_url, thread_title FROM comments"))
+    # Coral sends no title
+    assert rows == [(REPLY_TO, "https://herald.example/posts/a-story-url/", None)]
+
+
+async def test_a_story_url_that_is_no_http_link_is_left_out_and_the_comment_decided(
+    stack: Stack, tmp_path: Path
+) -> None:
+    response = await coral(stack, coral_body("<p>Indeed.</p>", story_url="javascript:alert(1)"))
+
+    assert response.status in (200, 204)
+    [event] = stored_events(tmp_path)
+    assert event["thread_url"] is None
+    assert event["coral"]["story_url"] == "javascript:alert(1)"  # kept, never a link
+    assert len(await published(stack)) == 1
 
 
 @pytest.mark.parametrize("role", ["MODERATOR", "STAFF", "ADMIN"])

@@ -98,6 +98,30 @@ def test_invalid_records_go_to_the_dead_letter_topic_in_order() -> None:
     assert outcome.dead_letters == {"invalid_json": 1, "missing_field": 1}
 
 
+def test_a_reply_is_stored_with_its_parent_and_article_and_a_javascript_url_is_dead_lettered() -> (
+    None
+):
+    pipeline, _ = make()
+    article = {"thread_url": "https://herald.example/a", "thread_title": "<b>Budget</b>"}
+    outcome = pipeline.process_batch(
+        [
+            record(0, comment("reply", "I agree", parent_id="top", **article)),
+            record(1, comment("trap", "see this", thread_url="javascript:alert(1)")),
+        ]
+    )
+
+    assert [r.topic for r in outcome.records] == ["out", "dlq"]
+    (reply,) = outcome.stored
+    assert (reply.parent_id, reply.thread_url, reply.thread_title) == (
+        "top",
+        "https://herald.example/a",
+        "<b>Budget</b>",
+    )
+    (dead,) = docs(outcome.records, "dlq")
+    assert dead["reason"] == "invalid_value"
+    assert "thread_url" in dead["detail"]
+
+
 def test_a_comment_that_breaks_the_model_gets_the_failure_policy_alone() -> None:
     pipeline, model = make()
     outcome = pipeline.process_batch(
