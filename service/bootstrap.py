@@ -26,6 +26,7 @@ from service.adapters.outbox import OutboxRelay
 from service.adapters.sklearn_classifier import ModelClassifier
 from service.adapters.sql.store import SqlReviewStore
 from service.auth import TokenRegistry
+from service.bulk_actions import run_applier
 from service.coral import ApproveAnswer, BodyFormat, CoralConfig, StaffPolicy
 from service.domain.errors import InvalidPolicy, ModerationError, StoreFailed, StoreUnavailable
 from service.domain.policy import Policy
@@ -130,6 +131,7 @@ def build(
         decisions_topic=settings.topic_decisions,
         claim_lease=timedelta(seconds=settings.claim_lease_seconds),
         metrics=metrics,
+        undo_window=timedelta(seconds=settings.undo_seconds),
     )
     return Components(pipeline, kafka, review, control, metrics, clock, language)
 
@@ -373,6 +375,7 @@ async def _serve(
                 stop,
                 pipeline.run(),
                 relay.run(),
+                run_applier(parts.review.bulk, stop, on_applied=relay.notify),
                 refresh_queue_metrics(store, parts.metrics, parts.clock, stop),
                 watcher.run(stop),
                 FeedbackConsumer(

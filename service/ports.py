@@ -3,11 +3,12 @@ tests pass small fakes."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
 from service.domain.authors import AuthorMark, AuthorStatus
+from service.domain.bulk import BulkAction
 from service.domain.feedback import (
     Feedback,
     FeedbackOutcome,
@@ -58,7 +59,48 @@ class Clock(Protocol):
     def now(self) -> datetime: ...
 
 
-class ReviewStore(Protocol):
+class BulkActionStore(Protocol):
+    """Bulk actions held for their undo window (`ReviewStore` includes it)."""
+
+    async def create_bulk(self, action: BulkAction, *, hold_until: datetime) -> BulkAction:
+        """In one transaction: store the pending action, claim each of its items for its
+        moderator until `hold_until`, and audit it. All or nothing: raises `ReviewNotFound`,
+        `AlreadyDecided`, `ClaimedByOther` or `InBulkAction` for the first item that cannot
+        be held."""
+        ...
+
+    async def get_bulk(self, action_id: str) -> BulkAction:
+        """Raises `BulkActionNotFound`."""
+        ...
+
+    async def pending_bulk(self, moderator_id: str, site_id: str | None) -> list[BulkAction]:
+        """The moderator's pending actions, oldest first."""
+        ...
+
+    async def due_bulk(self, now: datetime, limit: int) -> list[str]:
+        """Ids of pending actions whose window has closed, earliest first."""
+        ...
+
+    async def undo_bulk(
+        self, action_id: str, actor: str, *, lease_until: datetime, now: datetime
+    ) -> BulkAction:
+        """Mark a pending action undone if its window is still open (a conditional update:
+        apply and undo never both win), give its items back to its moderator's claim until
+        `lease_until`, and audit it. Raises `BulkActionNotFound` or `BulkActionClosed`."""
+        ...
+
+    async def apply_bulk(
+        self, action_id: str, drafts: Mapping[str, OutboxDraft], *, now: datetime
+    ) -> BulkAction | None:
+        """If the action is pending and due, in one transaction: mark it applied (a
+        conditional update, so two instances never both apply it), decide each item still
+        pending and not held by another moderator with its decision's outbox record (`drafts`
+        by comment id), and audit it. None when this call did not apply it (not due, undone,
+        or applied by someone else)."""
+        ...
+
+
+class ReviewStore(BulkActionStore, Protocol):
     """The review queue, the comment history and the decision outbox. Two adapters (SQLite,
     PostgreSQL) pass the same test suite. Every method may raise `StoreUnavailable`
     (transient); the domain errors say what is wrong with a request."""

@@ -10,8 +10,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from service.access import AccessDenied as AccessDenied  # noqa: PLC0414 - re-exported
+from service.access import site_denied
 from service.adapters import codec
 from service.auth import Identity, Role
+from service.bulk_actions import DEFAULT_UNDO_WINDOW, BulkActions
 from service.domain.authors import AuthorMark, AuthorStatus, NoAuthorStatus, author_audit_action
 from service.domain.errors import (
     AlreadyDecided,
@@ -38,18 +41,6 @@ from service.domain.review import (
 )
 from service.domain.spot_check import SpotCheckEstimate, estimate
 from service.ports import Clock, ReviewMetrics, ReviewStore
-
-
-class AccessDenied(ModerationError):
-    """The caller may not do this: a site outside its scope, or a role it does not have."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-def _site_denied(site_id: str) -> AccessDenied:
-    return AccessDenied("forbidden_site", f"this token does not grant site {site_id!r}")
 
 
 class ErrorCode(StrEnum):
@@ -123,8 +114,18 @@ class ReviewService:
         claim_lease: timedelta = timedelta(seconds=600),
         history_limit: int = 20,
         metrics: ReviewMetrics | None = None,
+        undo_window: timedelta = DEFAULT_UNDO_WINDOW,
     ) -> None:
         self._metrics = metrics
+        # bulk actions held for their undo window (MODERATION_UNDO_SECONDS)
+        self.bulk = BulkActions(
+            store,
+            clock,
+            decisions_topic=decisions_topic,
+            undo_window=undo_window,
+            claim_lease=claim_lease,
+            metrics=metrics,
+        )
         self._store = store
         self._clock = clock
         self._topic = decisions_topic
@@ -137,7 +138,7 @@ class ReviewService:
         if site_id is None:
             return who.sites
         if not who.can_see(site_id):
-            raise _site_denied(site_id)
+            raise site_denied(site_id)
         return frozenset({site_id})
 
     async def queue(

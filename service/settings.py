@@ -78,6 +78,7 @@ class Settings:  # secrets are kept out of repr: settings may be logged
     perspective_rate: float = 50.0  # requests per second per key
     perspective_burst: float = 100.0
     perspective_budget_seconds: float = 0.5
+    undo_seconds: float = 10.0  # how long a bulk action can be undone before it is applied
     workers: int = 1  # pipeline processes `serve` runs on this host (service/workers.py)
 
     @classmethod
@@ -145,6 +146,7 @@ class Settings:  # secrets are kept out of repr: settings may be logged
             perspective_burst=r.get("PERSPECTIVE_BURST", _float_in(1, 1_000_000), 100.0),
             perspective_budget_seconds=r.get("PERSPECTIVE_BUDGET_MS", _float_in(1, 60_000), 500.0)
             / 1000,
+            undo_seconds=r.get("UNDO_SECONDS", _float_in(1, 3600), 10.0),
             model_reload_seconds=r.get("MODEL_RELOAD_SECONDS", _float_in(0, 86_400), 10.0),
             workers=r.get("WORKERS", _int_in(1, MAX_WORKERS), 1),
             shadow_model_path=r.get("SHADOW_MODEL_PATH", path, None),

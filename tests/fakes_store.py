@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
@@ -15,6 +15,14 @@ from service.domain.authors import (
     AuthorStatus,
     author_audit_action,
     author_audit_detail,
+)
+from service.domain.bulk import (
+    BulkAction,
+    BulkActionClosed,
+    BulkActionNotFound,
+    BulkStatus,
+    InBulkAction,
+    ItemOutcome,
 )
 from service.domain.errors import (
     AlreadyDecided,
@@ -110,6 +118,7 @@ class InMemoryReviewStore:
     outbox: list[OutboxRecord] = field(default_factory=list)
     decided: dict[tuple[str, str], AutoDecision] = field(default_factory=dict)
     label_rows: list[LabelledExample] = field(default_factory=list)  # every decision's, in order
+    bulk: dict[str, BulkAction] = field(default_factory=dict)
     author_marks: dict[Key, AuthorMark] = field(default_factory=dict)  # (site, author)
     stored: dict[Key, StoredComment] = field(default_factory=dict)  # every recorded comment
     reported: set[Key] = field(default_factory=set)  # comments readers reported (no feedback)
@@ -538,3 +547,130 @@ class InMemoryReviewStore:
     async def outbox_mark_sent(self, ids: Sequence[int], *, now: datetime) -> None:
         self._check()
         self.outbox = [r for r in self.outbox if r.id not in set(ids)]
+
+    # --- bulk actions, as the SQL store keeps them (service/adapters/sql/bulk.py) -------------
+
+    async def create_bulk(self, action: BulkAction, *, hold_until: datetime) -> BulkAction:
+        self._check()
+        site, now = action.site_id, action.created_at
+        for comment_id in action.comment_ids:
+            item = await self.get_item(site, comment_id)
+            if item.status is ReviewStatus.DECIDED:
+                raise AlreadyDecided(site, comment_id, item.decided_by)
+            if self._held_by_other(item, action.moderator_id, now):
+                raise ClaimedByOther(site, comment_id)
+        held = sorted(
+            (comment_id, other.id)
+            for other in self.bulk.values()
+            if other.status is BulkStatus.PENDING and other.site_id == site
+            for comment_id in set(other.comment_ids) & set(action.comment_ids)
+        )
+        if held:
+            raise InBulkAction(site, *held[0])
+        for comment_id in action.comment_ids:
+            item = self.items[site, comment_id]
+            self.add(replace(item, claimed_by=action.moderator_id, claim_expires_at=hold_until))
+        self.bulk[action.id] = action
+        await self.add_audit(
+            f"moderator:{action.moderator_id}",
+            "bulk_create",
+            site,
+            None,
+            f"bulk action {action.id}: {action.action.value} of {len(action.items)} items",
+            now=now,
+        )
+        return action
+
+    async def get_bulk(self, action_id: str) -> BulkAction:
+        self._check()
+        try:
+            return self.bulk[action_id]
+        except KeyError:
+            raise BulkActionNotFound(action_id) from None
+
+    async def pending_bulk(self, moderator_id: str, site_id: str | None) -> list[BulkAction]:
+        self._check()
+        return sorted(
+            (
+                a
+                for a in self.bulk.values()
+                if a.status is BulkStatus.PENDING
+                and a.moderator_id == moderator_id
+                and site_id in (None, a.site_id)
+            ),
+            key=lambda a: (a.created_at, a.id),
+        )
+
+    async def due_bulk(self, now: datetime, limit: int) -> list[str]:
+        self._check()
+        due = sorted((a.apply_at, a.id) for a in self.bulk.values() if a.due(now))
+        return [action_id for _, action_id in due[:limit]]
+
+    async def undo_bulk(
+        self, action_id: str, actor: str, *, lease_until: datetime, now: datetime
+    ) -> BulkAction:
+        action = await self.get_bulk(action_id)
+        if not action.undoable(now):
+            raise BulkActionClosed(action, now)
+        undone = replace(action, status=BulkStatus.UNDONE, finished_at=now)
+        self.bulk[action_id] = undone
+        for comment_id in action.comment_ids:
+            item = self.items.get((action.site_id, comment_id))
+            if (
+                item is not None
+                and item.status is ReviewStatus.PENDING
+                and item.claimed_by == action.moderator_id
+            ):
+                self.add(replace(item, claim_expires_at=lease_until))
+        await self.add_audit(
+            actor, "bulk_undo", action.site_id, None, f"bulk action {action_id} undone", now=now
+        )
+        return undone
+
+    async def apply_bulk(
+        self, action_id: str, drafts: Mapping[str, OutboxDraft], *, now: datetime
+    ) -> BulkAction | None:
+        action = await self.get_bulk(action_id)
+        if not action.due(now):
+            return None
+        outcomes: dict[str, ItemOutcome] = {}
+        for comment_id in sorted(set(action.comment_ids)):
+            draft = drafts.get(comment_id)
+            if draft is None:
+                outcomes[comment_id] = ItemOutcome.NOT_FOUND
+                continue
+            verdict = ModeratorDecision(
+                action.site_id,
+                comment_id,
+                action.action,
+                action.reason,
+                action.note,
+                action.moderator_id,
+                action.reason_given,
+            )
+            try:
+                await self.decide(verdict, draft, now=now)
+            except ReviewNotFound:
+                outcomes[comment_id] = ItemOutcome.NOT_FOUND
+            except AlreadyDecided:
+                outcomes[comment_id] = ItemOutcome.ALREADY_DECIDED
+            except ClaimedByOther:
+                outcomes[comment_id] = ItemOutcome.CLAIMED_BY_OTHER
+            else:
+                outcomes[comment_id] = ItemOutcome.DECIDED
+        applied = replace(
+            action,
+            status=BulkStatus.APPLIED,
+            finished_at=now,
+            items=tuple(replace(i, outcome=outcomes[i.comment_id]) for i in action.items),
+        )
+        self.bulk[action_id] = applied
+        await self.add_audit(
+            f"moderator:{action.moderator_id}",
+            "bulk_apply",
+            action.site_id,
+            None,
+            f"bulk action {action_id} applied",
+            now=now,
+        )
+        return applied

@@ -200,6 +200,10 @@ def build_app(
     r.add_get(f"{API}/items/{{site_id}}/{{comment_id}}", views.detail, allow_head=False)
     r.add_post(f"{API}/items/{{site_id}}/{{comment_id}}/decision", views.decide)
     r.add_post(f"{API}/decisions", views.decide_many)
+    r.add_post(f"{API}/bulk-actions", views.create_bulk_action)
+    r.add_get(f"{API}/bulk-actions", views.bulk_actions, allow_head=False)
+    r.add_get(f"{API}/bulk-actions/{{action_id}}", views.bulk_action, allow_head=False)
+    r.add_post(f"{API}/bulk-actions/{{action_id}}/undo", views.undo_bulk_action)
     r.add_get(f"{API}/sites/{{site_id}}/authors", author_views.list_authors, allow_head=False)
     author = f"{API}/sites/{{site_id}}/authors/{{author_id}}"
     r.add_get(author, author_views.get_author, allow_head=False)

@@ -12,6 +12,7 @@ from typing import Final
 from aiohttp import web
 
 from service.domain.authors import NoAuthorStatus
+from service.domain.bulk import BulkActionClosed, BulkActionNotFound, BulkStatus, InBulkAction
 from service.domain.errors import (
     AlreadyDecided,
     ClaimedByOther,
@@ -55,6 +56,8 @@ HTTP_CODES: Final = {
 
 _DOMAIN: Final[tuple[tuple[type[ModerationError], int, str], ...]] = (
     (ReviewNotFound, 404, "not_found"),
+    (BulkActionNotFound, 404, "not_found"),
+    (InBulkAction, 409, "in_bulk_action"),
     (NoAuthorStatus, 404, "not_found"),
     (AlreadyDecided, 409, "already_decided"),
     (ClaimedByOther, 409, "claimed_by_other"),
@@ -70,6 +73,12 @@ _DOMAIN: Final[tuple[tuple[type[ModerationError], int, str], ...]] = (
 def from_domain(exc: ModerationError) -> ApiError | None:
     if isinstance(exc, AccessDenied):
         return ApiError(403, exc.code, str(exc))
+    if isinstance(exc, BulkActionClosed):
+        if exc.status is BulkStatus.APPLIED:
+            return ApiError(409, "already_applied", str(exc))
+        if exc.status is BulkStatus.UNDONE:
+            return ApiError(409, "already_undone", str(exc))
+        return ApiError(409, "undo_window_closed", str(exc))
     for kind, status, code in _DOMAIN:
         if isinstance(exc, kind):
             message = "the review store is unavailable, retry" if status == 503 else str(exc)

@@ -11,6 +11,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
+from service.bulk_actions import BulkRequest
 from service.domain.model import Action, ModeratorReason, ReasonCode
 from service.domain.review import QueueOrder
 from service.http.errors import ApiError, invalid
@@ -214,3 +215,27 @@ def bulk(doc: Mapping[str, Any]) -> list[DecisionRequest]:
         comment = comment_id(item.get("comment_id"), f"{where}.comment_id")
         out.append(verdict(item, site, comment))
     return out
+
+
+BULK_ACTION_FIELDS: Final = VERDICT_FIELDS | {"site_id", "comment_ids"}
+BULK_ACTION_ID_PATTERN: Final = r"^[0-9a-f]{32}$"
+BULK_ACTIONS_QUERY: Final = frozenset({"site"})
+_BULK_ACTION_ID_RE: Final = re.compile(BULK_ACTION_ID_PATTERN)
+
+
+def bulk_action(doc: Mapping[str, Any]) -> BulkRequest:
+    site = site_id(doc.get("site_id"), "field 'site_id'")
+    ids = doc.get("comment_ids")
+    if not isinstance(ids, list) or not 1 <= len(ids) <= MAX_BULK:
+        raise invalid(f"field 'comment_ids' must be a list of 1-{MAX_BULK} comment ids")
+    comments = tuple(comment_id(i, "each of 'comment_ids'") for i in ids)
+    if len(set(comments)) != len(comments):
+        raise invalid("field 'comment_ids' names a comment twice")
+    one = verdict(doc, site, comments[0])
+    return BulkRequest(site, comments, one.action, one.reason, one.note, one.reason_given)
+
+
+def bulk_action_id(value: str) -> str:
+    if not _BULK_ACTION_ID_RE.fullmatch(value):
+        raise invalid("path parameter 'action_id' must be 32 lowercase hex digits")
+    return value

@@ -8,6 +8,7 @@ from typing import Any
 from service.adapters.codec import rfc3339
 from service.auth import Identity
 from service.domain.authors import AuthorMark
+from service.domain.bulk import BulkAction
 from service.domain.model import Scores, SubScore
 from service.domain.review import (
     AuditEntry,
@@ -154,4 +155,23 @@ def identity(who: Identity) -> Json:
         "id": who.id,
         "role": who.role.value,
         "sites": None if who.sites is None else sorted(who.sites),
+    }
+
+
+def bulk_action(a: BulkAction) -> Json:
+    return {
+        "id": a.id,
+        "site_id": a.site_id,
+        "moderator_id": a.moderator_id,
+        "action": a.action.value,
+        "reason": a.reason.value,
+        "note": a.note,
+        "status": a.status.value,
+        "items": [
+            {"comment_id": i.comment_id, "outcome": None if i.outcome is None else i.outcome.value}
+            for i in a.items
+        ],
+        "created_at": rfc3339(a.created_at),
+        "apply_at": rfc3339(a.apply_at),
+        "finished_at": _time(a.finished_at),
     }

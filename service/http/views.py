@@ -112,6 +112,45 @@ async def decide_many(request: web.Request) -> web.Response:
     return web.json_response({"results": [present.bulk_result(r) for r in results]})
 
 
+def _undo_seconds(request: web.Request) -> float:
+    return request.app[REVIEW].bulk.undo_window.total_seconds()
+
+
+async def create_bulk_action(request: web.Request) -> web.Response:
+    parse.query(request, parse.NO_QUERY)
+    wanted = parse.bulk_action(await parse.json_object(request, parse.BULK_ACTION_FIELDS))
+    action = await request.app[REVIEW].bulk.create(request[IDENTITY], wanted)
+    return web.json_response(
+        {"bulk_action": present.bulk_action(action), "undo_seconds": _undo_seconds(request)}
+    )
+
+
+async def bulk_actions(request: web.Request) -> web.Response:
+    q = parse.query(request, parse.BULK_ACTIONS_QUERY)
+    found = await request.app[REVIEW].bulk.pending(request[IDENTITY], parse.query_site(q))
+    return web.json_response(
+        {
+            "bulk_actions": [present.bulk_action(a) for a in found],
+            "undo_seconds": _undo_seconds(request),
+        }
+    )
+
+
+async def bulk_action(request: web.Request) -> web.Response:
+    parse.query(request, parse.NO_QUERY)
+    action_id = parse.bulk_action_id(request.match_info["action_id"])
+    action = await request.app[REVIEW].bulk.get(request[IDENTITY], action_id)
+    return web.json_response({"bulk_action": present.bulk_action(action)})
+
+
+async def undo_bulk_action(request: web.Request) -> web.Response:
+    parse.query(request, parse.NO_QUERY)
+    action_id = parse.bulk_action_id(request.match_info["action_id"])
+    await parse.json_object(request, frozenset())  # `{}`: like every POST, a JSON object
+    action = await request.app[REVIEW].bulk.undo(request[IDENTITY], action_id)
+    return web.json_response({"bulk_action": present.bulk_action(action)})
+
+
 async def audit(request: web.Request) -> web.Response:
     q = parse.query(request, parse.AUDIT_QUERY)
     page = await request.app[REVIEW].audit_log(

@@ -207,4 +207,41 @@ MIGRATIONS: Final[tuple[tuple[int, str, tuple[str, ...]], ...]] = (
             "CREATE INDEX labels_spot ON labels (spot_check, site_id)",
         ),
     ),
+    (
+        9,
+        "bulk actions held for their undo window",
+        (
+            # One row per bulk action: pending for its undo window, then applied or undone.
+            # The status moves only by a conditional update (WHERE status = 'pending'), so
+            # instances sharing the database never both apply, or apply and undo, one action.
+            """
+            CREATE TABLE bulk_actions (
+                id TEXT PRIMARY KEY,
+                site_id TEXT NOT NULL,
+                moderator_id TEXT NOT NULL,
+                action TEXT NOT NULL,
+                reason TEXT NOT NULL,
+                reason_given INTEGER NOT NULL,
+                note TEXT,
+                status TEXT NOT NULL,
+                created_at_ms BIGINT NOT NULL,
+                apply_at_ms BIGINT NOT NULL,
+                finished_at_ms BIGINT
+            )
+            """,
+            "CREATE INDEX bulk_actions_due ON bulk_actions (status, apply_at_ms)",
+            "CREATE INDEX bulk_actions_moderator ON bulk_actions (moderator_id, status)",
+            """
+            CREATE TABLE bulk_items (
+                action_id TEXT NOT NULL,
+                position INTEGER NOT NULL,
+                site_id TEXT NOT NULL,
+                comment_id TEXT NOT NULL,
+                outcome TEXT,
+                PRIMARY KEY (action_id, position)
+            )
+            """,
+            "CREATE INDEX bulk_items_comment ON bulk_items (site_id, comment_id)",
+        ),
+    ),
 )

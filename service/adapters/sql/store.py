@@ -8,11 +8,12 @@ import base64
 import binascii
 import json
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, TypeVar
 
+from service.adapters.sql import bulk
 from service.adapters.sql.dialects import Dialect, Row, Tx, dialect_for
 from service.adapters.sql.migrations import MIGRATIONS
 from service.domain.authors import (
@@ -21,6 +22,7 @@ from service.domain.authors import (
     author_audit_action,
     author_audit_detail,
 )
+from service.domain.bulk import BulkAction
 from service.domain.errors import (
     AlreadyDecided,
     ClaimedByOther,
@@ -669,64 +671,69 @@ class SqlReviewStore:
         self, decision: ModeratorDecision, outbox: OutboxDraft, *, now: datetime
     ) -> ReviewItem:
         def decide() -> ReviewItem:
-            key = (decision.site_id, decision.comment_id)
             with self._db.transaction(write=True) as tx:
-                row = tx.fetchone(
-                    "SELECT status, claimed_by, claim_expires_at_ms, decided_by, auto_action, "
-                    "text, flags FROM comments "
-                    f"WHERE site_id = ? AND comment_id = ?{self._db.for_update}",
-                    key,
-                )
-                if row is None or row[0] is None:
-                    raise ReviewNotFound(*key)
-                if row[0] == ReviewStatus.DECIDED.value:
-                    raise AlreadyDecided(*key, row[3])
-                if row[1] not in (None, decision.moderator_id) and row[2] > _ms(now):
-                    raise ClaimedByOther(*key)
-                actor = f"moderator:{decision.moderator_id}"
-                tx.execute(
-                    "UPDATE comments SET status = 'decided', decision = ?, decided_by = ?, "
-                    "decided_at_ms = ?, decision_reason = ?, note = ?, claimed_by = NULL, "
-                    "claim_expires_at_ms = NULL WHERE site_id = ? AND comment_id = ?",
-                    (
-                        decision.action.value,
-                        actor,
-                        _ms(now),
-                        decision.reason.value,
-                        decision.note,
-                        *key,
-                    ),
-                )
-                auto_action = Action(row[4])
-                round_codes = [r.code.value for r in _reasons(row[6])]
-                spot = is_spot_check_round(auto_action, round_codes)
-                detail = f"{decision.action.value} ({decision.reason.value})"
-                if verdict_publishes(auto_action, round_codes, decision.action):
-                    tx.execute(
-                        "INSERT INTO outbox (event_id, topic, key, value, created_at_ms) "
-                        "VALUES (?, ?, ?, ?, ?)",
-                        (outbox.event_id, outbox.topic, outbox.key, outbox.value, _ms(now)),
-                    )
-                else:
-                    detail += f"; confirms the automatic {auto_action.value}: not published"
-                self._audit(
-                    tx,
-                    actor=actor,
-                    action="decide",
-                    site_id=decision.site_id,
-                    comment_id=decision.comment_id,
-                    detail=detail,
-                    now=now,
-                )
-                self._learn(tx, decision, auto_action, row[5], now, spot_check=spot)
-                item = tx.fetchone(
-                    f"SELECT {_ITEM_COLUMNS} FROM comments WHERE site_id = ? AND comment_id = ?",
-                    key,
-                )
-            assert item is not None  # noqa: S101 - just written in this transaction
-            return _item(item)
+                return self._decide_in(tx, decision, outbox, now)
 
         return await self._run(decide)
+
+    def _decide_in(
+        self, tx: Tx, decision: ModeratorDecision, outbox: OutboxDraft, now: datetime
+    ) -> ReviewItem:
+        """`decide` inside a transaction; every check comes before the first write."""
+        key = (decision.site_id, decision.comment_id)
+        row = tx.fetchone(
+            "SELECT status, claimed_by, claim_expires_at_ms, decided_by, auto_action, "
+            f"text, flags FROM comments WHERE site_id = ? AND comment_id = ?{self._db.for_update}",
+            key,
+        )
+        if row is None or row[0] is None:
+            raise ReviewNotFound(*key)
+        if row[0] == ReviewStatus.DECIDED.value:
+            raise AlreadyDecided(*key, row[3])
+        if row[1] not in (None, decision.moderator_id) and row[2] > _ms(now):
+            raise ClaimedByOther(*key)
+        actor = f"moderator:{decision.moderator_id}"
+        tx.execute(
+            "UPDATE comments SET status = 'decided', decision = ?, decided_by = ?, "
+            "decided_at_ms = ?, decision_reason = ?, note = ?, claimed_by = NULL, "
+            "claim_expires_at_ms = NULL WHERE site_id = ? AND comment_id = ?",
+            (
+                decision.action.value,
+                actor,
+                _ms(now),
+                decision.reason.value,
+                decision.note,
+                *key,
+            ),
+        )
+        auto_action = Action(row[4])
+        round_codes = [r.code.value for r in _reasons(row[6])]
+        spot = is_spot_check_round(auto_action, round_codes)
+        detail = f"{decision.action.value} ({decision.reason.value})"
+        if verdict_publishes(auto_action, round_codes, decision.action):
+            tx.execute(
+                "INSERT INTO outbox (event_id, topic, key, value, created_at_ms) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (outbox.event_id, outbox.topic, outbox.key, outbox.value, _ms(now)),
+            )
+        else:
+            detail += f"; confirms the automatic {auto_action.value}: not published"
+        self._audit(
+            tx,
+            actor=actor,
+            action="decide",
+            site_id=decision.site_id,
+            comment_id=decision.comment_id,
+            detail=detail,
+            now=now,
+        )
+        self._learn(tx, decision, auto_action, row[5], now, spot_check=spot)
+        item = tx.fetchone(
+            f"SELECT {_ITEM_COLUMNS} FROM comments WHERE site_id = ? AND comment_id = ?",
+            key,
+        )
+        assert item is not None  # noqa: S101 - just written in this transaction
+        return _item(item)
 
     def _learn(
         self,
@@ -1188,3 +1195,86 @@ class SqlReviewStore:
                 )
 
         await self._run(mark)
+
+    # --- bulk actions (migration 9; the SQL is in bulk.py) ----------------------------------
+
+    def _audit_in(self, tx: Tx, now: datetime) -> bulk.Audit:
+        def audit(actor: str, action: str, site: str, comment: str | None, detail: str) -> None:
+            self._audit(
+                tx,
+                actor=actor,
+                action=action,
+                site_id=site,
+                comment_id=comment,
+                detail=detail,
+                now=now,
+            )
+
+        return audit
+
+    async def create_bulk(self, action: BulkAction, *, hold_until: datetime) -> BulkAction:
+        def create() -> BulkAction:
+            with self._db.transaction(write=True) as tx:
+                bulk.create(
+                    tx,
+                    action,
+                    hold_until=hold_until,
+                    for_update=self._db.for_update,
+                    audit=self._audit_in(tx, action.created_at),
+                )
+                return bulk.read(tx, action.id)
+
+        return await self._run(create)
+
+    async def get_bulk(self, action_id: str) -> BulkAction:
+        def get() -> BulkAction:
+            with self._db.transaction(write=False) as tx:
+                return bulk.read(tx, action_id)
+
+        return await self._run(get)
+
+    async def pending_bulk(self, moderator_id: str, site_id: str | None) -> list[BulkAction]:
+        def pending() -> list[BulkAction]:
+            with self._db.transaction(write=False) as tx:
+                return bulk.pending(tx, moderator_id, site_id)
+
+        return await self._run(pending)
+
+    async def due_bulk(self, now: datetime, limit: int) -> list[str]:
+        def due() -> list[str]:
+            with self._db.transaction(write=False) as tx:
+                return bulk.due(tx, now, limit)
+
+        return await self._run(due)
+
+    async def undo_bulk(
+        self, action_id: str, actor: str, *, lease_until: datetime, now: datetime
+    ) -> BulkAction:
+        def undo() -> BulkAction:
+            with self._db.transaction(write=True) as tx:
+                return bulk.undo(
+                    tx,
+                    action_id,
+                    actor,
+                    lease_until=lease_until,
+                    now=now,
+                    audit=self._audit_in(tx, now),
+                )
+
+        return await self._run(undo)
+
+    async def apply_bulk(
+        self, action_id: str, drafts: Mapping[str, OutboxDraft], *, now: datetime
+    ) -> BulkAction | None:
+        def apply() -> BulkAction | None:
+            with self._db.transaction(write=True) as tx:
+                return bulk.apply(
+                    tx,
+                    action_id,
+                    drafts,
+                    now=now,
+                    decide=lambda verdict, draft: self._decide_in(tx, verdict, draft, now),
+                    audit=self._audit_in(tx, now),
+                )
+
+        return await self._run(apply)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from service.http.openapi import authors, errors, integrations, perspective, review
+from service.http.openapi import authors, bulk, errors, integrations, perspective, review
 from service.http.openapi.shapes import Json
 from service.settings import DEFAULT_MAX_TEXT_CHARS
 
@@ -33,7 +33,11 @@ def document(*, max_text_chars: int = DEFAULT_MAX_TEXT_CHARS) -> Json:
             '"status": "<canonical code>"}}.',
         },
         "security": [{"bearer": []}],
-        "paths": review.paths() | authors.paths() | integrations.paths() | perspective.paths(),
+        "paths": review.paths()
+        | bulk.paths()
+        | authors.paths()
+        | integrations.paths()
+        | perspective.paths(),
         "components": {
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer"},
@@ -41,6 +45,7 @@ def document(*, max_text_chars: int = DEFAULT_MAX_TEXT_CHARS) -> Json:
             },
             "schemas": errors.SCHEMAS
             | review.SCHEMAS
+            | bulk.SCHEMAS
             | authors.SCHEMAS
             | integrations.schemas(max_text_chars)
             | perspective.schemas(max_text_chars),

@@ -23,6 +23,10 @@ ERROR_CODES = (
     "method_not_allowed",
     "already_decided",
     "claimed_by_other",
+    "in_bulk_action",
+    "already_applied",
+    "already_undone",
+    "undo_window_closed",
     "no_policy_file",
     "body_too_large",
     "unsupported_media_type",
@@ -41,7 +45,8 @@ ERRORS: dict[int, str] = {
     401: "No bearer token, or an unknown one",
     403: "The token does not grant this site, or this role",
     404: "No such item (or the feature is not enabled here)",
-    409: "Already decided, or claimed by another moderator",
+    409: "Already decided, claimed by another moderator, in a pending bulk action; a bulk "
+    "action already applied or undone, or past its undo window",
     413: "Request body too large",
     503: "The review store is unavailable, or a decision is still pending; retry",
 }

@@ -10,6 +10,9 @@
 
   const $ = (id) => document.getElementById(id);
   const state = { me: null, site: null, items: [], selected: -1, busy: false, timer: null, keysOpener: null };
+  // Bulk: the comment ids ticked on this site (x, shift-click, select all shown), the row a
+  // shift-click extends from, and this moderator's bulk actions still pending, by id.
+  const bulk = { checked: new Set(), anchor: -1, pending: new Map(), rows: new Map(), timer: null };
   // Authors trusted or blocked on their site, as the item details and the page's own actions
   // told: site + "\u001f" + author id -> the status document, or null (neither).
   const authors = new Map();
@@ -104,6 +107,10 @@
   function signOut(why) {
     sessionStorage.removeItem(TOKEN_KEY);
     clearInterval(state.timer);
+    clearInterval(bulk.timer);
+    bulk.checked.clear();
+    bulk.pending.clear();
+    renderUndo();
     state.me = null;
     state.items = [];
     state.selected = -1;
@@ -134,6 +141,7 @@
     state.timer = setInterval(() => {
       if (!document.hidden && !state.busy) refresh();
     }, REFRESH_MS);
+    bulk.timer = setInterval(tickBulk, 1000);
   }
 
   async function loadSites() {
@@ -164,13 +172,22 @@
     const current = state.items[state.selected];
     const site = encodeURIComponent(state.site);
     try {
-      const [page, stats, spot] = await Promise.all([
+      const [page, stats, spot, held] = await Promise.all([
         api("GET", "/queue?limit=100&site=" + site),
         api("GET", "/stats?site=" + site),
         api("GET", "/spot-checks?site=" + site),
+        api("GET", "/bulk-actions?site=" + site),
       ]);
       if (site !== encodeURIComponent(state.site)) return;
-      state.items = page.items;
+      for (const action of held.bulk_actions) {
+        if (!bulk.pending.has(action.id)) bulk.pending.set(action.id, { action, deadline: Date.parse(action.apply_at), text: pendingText(action) });
+      }
+      renderUndo();
+      // The comments of a pending bulk action are held for it: not shown until it is undone.
+      const hidden = heldIds();
+      state.items = page.items.filter((i) => !hidden.has(i.comment_id));
+      const shown = new Set(state.items.map((i) => i.comment_id));
+      for (const id of bulk.checked) if (!shown.has(id)) bulk.checked.delete(id);
       renderStats(stats.sites[0]);
       renderSpotChecks(spot.spot_checks);
     } catch (error) {
@@ -218,6 +235,7 @@
     });
     show(list, state.items.length > 0);
     show($("empty"), state.items.length === 0);
+    renderBulkBar();
     const chosen = rows[state.selected];
     if (!chosen) return;
     if (focused && document.activeElement !== chosen) chosen.focus({ preventScroll: true });
@@ -231,9 +249,14 @@
     row.dataset.index = String(index);
     row.setAttribute("role", "option");
     row.setAttribute("aria-selected", String(chosen));
+    const ticked = bulk.checked.has(item.comment_id);
+    row.setAttribute("aria-checked", String(ticked)); // in the bulk selection
+    if (ticked) row.classList.add("checked");
     row.tabIndex = chosen || (state.selected < 0 && index === 0) ? 0 : -1;
     const head = el("div", "row-head");
-    head.append(el("span", "row-author", authorName(item)), el("span", "row-age", age(item.queued_at)));
+    const check = el("span", "check", ticked ? "☑" : "☐");
+    check.setAttribute("aria-hidden", "true"); // aria-checked says it; the glyph shows it
+    head.append(check, el("span", "row-author", authorName(item)), el("span", "row-age", age(item.queued_at)));
     if (item.claimed_by) {
       const mine = state.me && item.claimed_by === state.me.id;
       head.append(el("span", "badge " + (mine ? "mine" : "other"), mine ? "claimed by you" : "claimed by " + item.claimed_by));
@@ -498,6 +521,197 @@
     });
   }
 
+  // --- bulk decisions with undo --------------------------------------------------------
+
+  function heldIds() {
+    const ids = new Set();
+    for (const { action } of bulk.pending.values()) {
+      if (action.site_id === state.site) for (const i of action.items) ids.add(i.comment_id);
+    }
+    return ids;
+  }
+
+  function renderBulkBar() {
+    const n = bulk.checked.size;
+    $("bulk-count").textContent = n ? n + " selected" : "None selected";
+    $("bulk-bar").classList.toggle("active", n > 0);
+    show($("bulk-actions"), n > 0);
+    const all = state.items.length > 0 && state.items.every((i) => bulk.checked.has(i.comment_id));
+    setButton($("select-all"), all ? "Clear selection" : "Select all shown", "s");
+  }
+
+  function setChecked(ids, on) {
+    for (const id of ids) {
+      if (on) bulk.checked.add(id);
+      else bulk.checked.delete(id);
+    }
+    renderQueue();
+  }
+
+  // `x`: tick or untick the selected comment; a shift-click ticks every row from the last one
+  // ticked to the clicked one.
+  function toggleChecked(index) {
+    const item = state.items[index];
+    if (!item) return;
+    bulk.anchor = index;
+    setChecked([item.comment_id], !bulk.checked.has(item.comment_id));
+  }
+
+  function checkRange(index) {
+    const from = bulk.anchor >= 0 && bulk.anchor < state.items.length ? bulk.anchor : index;
+    const [low, high] = from <= index ? [from, index] : [index, from];
+    bulk.anchor = index;
+    setChecked(state.items.slice(low, high + 1).map((i) => i.comment_id), true);
+  }
+
+  function toggleAllShown() {
+    const ids = state.items.map((i) => i.comment_id);
+    const all = ids.length > 0 && ids.every((id) => bulk.checked.has(id));
+    if (all) bulk.checked.clear();
+    setChecked(all ? [] : ids, true);
+  }
+
+  function clearChecked() {
+    bulk.checked.clear();
+    renderQueue();
+  }
+
+  function pendingText(a) {
+    return verdictText(a.action, a.action === "reject" ? a.reason : null, a.items.length);
+  }
+
+  function verdictText(action, reason, count) {
+    const what = count + (count === 1 ? " comment" : " comments");
+    if (action === "approve") return "Approved " + what;
+    return "Rejected " + what + (reason ? " as " + reason.replace(/_/g, " ") : "");
+  }
+
+  // The selection, decided in one bulk action that the service holds for the undo window:
+  // nothing is published before it ends, and `u` (or the bar's button) cancels it.
+  function bulkDecide(action, reason) {
+    return act(async () => {
+      const ids = state.items.map((i) => i.comment_id).filter((id) => bulk.checked.has(id));
+      if (!ids.length || !state.site) return;
+      const body = { site_id: state.site, comment_ids: ids, action };
+      if (action === "approve") body.reason = "ok";
+      else if (reason) body.reason = reason;
+      const result = await api("POST", "/bulk-actions", body);
+      const created = result.bulk_action;
+      const span = Date.parse(created.apply_at) - Date.parse(created.created_at);
+      const text = verdictText(action, reason, ids.length);
+      bulk.pending.set(created.id, { action: created, deadline: Date.now() + span, text });
+      bulk.checked.clear();
+      say(text + ": published in " + Math.round(span / 1000) + " s unless you undo it (u).", action);
+      const held = new Set(ids);
+      const current = state.items[state.selected];
+      state.items = state.items.filter((i) => !held.has(i.comment_id));
+      const keep = current ? state.items.indexOf(current) : -1;
+      state.selected = keep >= 0 ? keep : Math.min(Math.max(state.selected, 0), state.items.length - 1);
+      renderUndo();
+      renderQueue();
+      await loadDetail();
+    });
+  }
+
+  // The newest bulk action still inside its window (the one `u` undoes).
+  function newestUndoable() {
+    let newest = null;
+    for (const entry of bulk.pending.values()) {
+      if (entry.deadline > Date.now() && (!newest || entry.deadline > newest.deadline)) newest = entry;
+    }
+    return newest;
+  }
+
+  function undoBulk(id) {
+    return act(async () => {
+      const entry = id ? bulk.pending.get(id) : newestUndoable();
+      if (!entry) return;
+      const path = "/bulk-actions/" + encodeURIComponent(entry.action.id) + "/undo";
+      const result = await api("POST", path, {});
+      bulk.pending.delete(result.bulk_action.id);
+      say("Undone: “" + entry.text + "”. Nothing was published; the comments are back in the queue.", "info");
+      renderUndo();
+      await refresh();
+    });
+  }
+
+  function secondsLeft(entry) {
+    return Math.max(0, Math.ceil((entry.deadline - Date.now()) / 1000));
+  }
+
+  // One line per pending action; lines are kept so that the focus stays on an Undo button.
+  function renderUndo() {
+    const list = $("undo-bar");
+    for (const [id, row] of bulk.rows) {
+      if (!bulk.pending.has(id)) {
+        row.remove();
+        bulk.rows.delete(id);
+      }
+    }
+    const newest = newestUndoable();
+    for (const [id, entry] of bulk.pending) {
+      let row = bulk.rows.get(id);
+      if (!row) {
+        row = el("li");
+        const text = el("span", "undo-what", entry.text);
+        const left = el("span", "undo-left");
+        left.setAttribute("aria-hidden", "true"); // the countdown would be read every second
+        const button = el("button", "undo");
+        button.type = "button";
+        button.addEventListener("click", () => undoBulk(id));
+        row.append(text, left, button);
+        bulk.rows.set(id, row);
+        list.append(row);
+      }
+      const open = entry.deadline > Date.now();
+      row.querySelector(".undo-left").textContent = open ? "published in " + secondsLeft(entry) + " s" : "publishing…";
+      const button = row.querySelector("button");
+      show(button, open);
+      if (entry === newest) {
+        setButton(button, "Undo", "u");
+        button.setAttribute("aria-keyshortcuts", "u");
+      } else {
+        button.replaceChildren("Undo");
+        button.removeAttribute("aria-keyshortcuts");
+      }
+    }
+    show(list, bulk.pending.size > 0);
+  }
+
+  // Every second: the countdowns, and for a window that has closed, what the service did.
+  async function tickBulk() {
+    renderUndo();
+    for (const [id, entry] of bulk.pending) {
+      if (entry.deadline > Date.now() || entry.checking) continue;
+      entry.checking = true;
+      try {
+        const { bulk_action: action } = await api("GET", "/bulk-actions/" + encodeURIComponent(id));
+        if (action.status === "pending") continue;
+        bulk.pending.delete(id);
+        renderUndo();
+        if (action.status === "undone") {
+          say("A bulk action was undone elsewhere; nothing of it was published.", "info");
+        } else {
+          const decided = action.items.filter((i) => i.outcome === "decided").length;
+          const skipped = action.items.length - decided;
+          say(entry.text + ": published" +
+            (skipped ? " for " + decided + "; " + skipped + " had been decided meanwhile or were gone, and were left as they were." : "."), action.action);
+        }
+        if (!state.busy) await refresh();
+      } catch (error) {
+        say(error.message, "error");
+      } finally {
+        entry.checking = false;
+      }
+    }
+  }
+
+  // A decision key acts on the bulk selection while there is one, else on the selected comment
+  // (the item's own buttons always act on that comment alone).
+  function decideByKey(action, reason) {
+    return bulk.checked.size ? bulkDecide(action, reason) : decide(action, reason);
+  }
+
   // The reject-as buttons name their reason and key (index.html): one list for clicks and keys.
   function rejectButtons() {
     return Array.from(document.querySelectorAll("#reject-as button[data-reason]"));
@@ -508,16 +722,19 @@
   function keyTable() {
     const rejects = rejectButtons().map((button) => ({
       keys: [button.dataset.key],
-      what: "reject as " + button.dataset.reason.replace(/_/g, " "),
-      run: () => decide("reject", button.dataset.reason),
+      what: "reject as " + button.dataset.reason.replace(/_/g, " ") + " (the selected comment, or the bulk selection)",
+      run: () => decideByKey("reject", button.dataset.reason),
     }));
     return [
       { keys: ["j"], what: "next comment", run: () => select(state.selected + 1, true) },
       { keys: ["k"], what: "previous comment", run: () => select(state.selected - 1, true) },
       { keys: ["c"], what: "claim 10 comments, in the order chosen beside the button", run: () => claim() },
-      { keys: ["a"], what: "approve the selected comment", run: () => decide("approve") },
+      { keys: ["a"], what: "approve the selected comment (or every comment in the bulk selection)", run: () => decideByKey("approve") },
       ...rejects,
-      { keys: ["r"], what: "reject without a reason (not learned from)", run: () => decide("reject") },
+      { keys: ["r"], what: "reject without a reason, not learned from (the selected comment, or the bulk selection)", run: () => decideByKey("reject") },
+      { keys: ["x"], what: "add the selected comment to the bulk selection, or take it out", run: () => toggleChecked(state.selected) },
+      { keys: ["s"], what: "select all comments shown for a bulk decision, or clear the selection", run: () => toggleAllShown() },
+      { keys: ["u"], what: "undo the last bulk decision while its window is open", run: () => undoBulk(null) },
       { keys: ["t"], what: "trust the author on this site, or stop trusting them", run: () => toggleAuthor("trusted") },
       { keys: ["b"], what: "block the author on this site, or unblock them", run: () => toggleAuthor("blocked") },
       { keys: ["?"], what: "show or hide this list", run: () => toggleKeys() },
@@ -620,8 +837,20 @@
     for (const button of rejectButtons()) button.addEventListener("click", () => decide("reject", button.dataset.reason));
     $("queue").addEventListener("click", (event) => {
       const row = event.target instanceof Element ? event.target.closest(".row") : null;
-      if (row) select(state.items.findIndex((i) => i.comment_id === row.dataset.id));
+      if (!row) return;
+      const index = state.items.findIndex((i) => i.comment_id === row.dataset.id);
+      if (event.shiftKey) checkRange(index);
+      else if (event.target.closest(".check")) toggleChecked(index);
+      select(index);
     });
+    // A shift-click extends the bulk selection; it does not select the page's text.
+    $("queue").addEventListener("mousedown", (event) => {
+      if (event.shiftKey) event.preventDefault();
+    });
+    $("select-all").addEventListener("click", toggleAllShown);
+    $("bulk-clear").addEventListener("click", clearChecked);
+    $("bulk-approve").addEventListener("click", () => bulkDecide("approve"));
+    $("bulk-reject").addEventListener("click", () => bulkDecide("reject", $("bulk-reason").value || null));
     renderKeyList();
     $("keys-open").addEventListener("click", toggleKeys);
     $("keys-close").addEventListener("click", () => $("keys-dialog").close());

@@ -41,7 +41,16 @@ from service.adapters.sql.store import SqlReviewStore
 from service.auth import Identity, Role, TokenRegistry
 from service.bootstrap import build, http_app
 from service.domain.authors import AuthorMark, AuthorStatus
-from service.domain.model import Action, Comment, Language, Reason, ReasonCode, Scores
+from service.domain.bulk import BulkAction, BulkItem, BulkStatus
+from service.domain.model import (
+    Action,
+    Comment,
+    Language,
+    ModeratorReason,
+    Reason,
+    ReasonCode,
+    Scores,
+)
 from service.domain.review import StoredComment
 from service.http.app import app_runner
 from service.http.openapi import document
@@ -165,8 +174,11 @@ class _ServerThread(threading.Thread):
         await store.migrate()
         await store.record_decisions(
             [_comment(n, Action.REVIEW if n % 4 else Action.APPROVE) for n in range(12)]
+            + [_comment(12 + n, Action.REVIEW) for n in range(len(KNOWN_BULK))]
         )
         now = _Clock().now()
+        for n, action_id in enumerate(KNOWN_BULK):  # pending for an hour: reading, undoing
+            await store.create_bulk(_bulk(action_id, f"c-{12 + n}", now), hold_until=now + HOUR)
         for author in KNOWN_AUTHORS:  # so that reading and lifting one can succeed
             blocked = AuthorMark("herald", author, AuthorStatus.BLOCKED, None, "admin:root", now)
             await store.set_author_status(blocked)
@@ -307,7 +319,37 @@ KNOWN_AUTHORS = ("a-0", "a-1", "a-2")  # blocked on the herald
 WORDS = st.text(alphabet=string.ascii_lowercase + " ", min_size=1, max_size=24)
 
 
+KNOWN_BULK = tuple(f"{n:032x}" for n in range(1, 5))  # pending bulk actions, one item each
+HOUR = timedelta(hours=1)
+
+
+def _bulk(action_id: str, comment_id: str, now: datetime) -> BulkAction:
+    return BulkAction(
+        id=action_id,
+        site_id="herald",
+        moderator_id="root",
+        action=Action.REJECT,
+        reason=ModeratorReason.SPAM,
+        reason_given=True,
+        note=None,
+        items=(BulkItem(comment_id),),
+        status=BulkStatus.PENDING,
+        created_at=now,
+        apply_at=now + HOUR,
+        finished_at=None,
+    )
+
+
 def _known(case: Any, comment_id: str, words: str) -> Any:
+    if case.path_parameters and "action_id" in case.path_parameters:
+        case.path_parameters = {"action_id": KNOWN_BULK[len(words) % len(KNOWN_BULK)]}
+    if case.operation.path == "/api/v1/bulk-actions" and isinstance(case.body, dict):
+        case.body = {
+            "site_id": "herald",
+            "comment_ids": [comment_id],
+            "action": "reject",
+            "reason": "spam",
+        }
     if case.path_parameters and "comment_id" in case.path_parameters:
         case.path_parameters = {"site_id": "herald", "comment_id": comment_id}
     if case.path_parameters and "author_id" in case.path_parameters:

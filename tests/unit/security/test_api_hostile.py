@@ -55,7 +55,12 @@ LEAK = re.compile(
     r"|[A-Z][A-Za-z]+(Error|Exception)\b"
 )
 # Every route, and what each path parameter is filled with for the routes that take them.
-PATH_PARAMS = {"site_id": SITE, "comment_id": "c-1", "author_id": "a-1"}
+PATH_PARAMS = {
+    "site_id": SITE,
+    "comment_id": "c-1",
+    "action_id": "0" * 32,
+    "author_id": "a-1",
+}
 PATH_PARAMS_ITEM = "/api/v1/items/{site_id}/{comment_id}"
 
 
@@ -174,6 +179,8 @@ def _other_site_request(method: str, path: str) -> tuple[URL, dict[str, Any] | N
         return url, {"site_id": OTHER_SITE}
     if path.endswith("/release"):
         return url, {"site_id": OTHER_SITE, "comment_ids": ["t-1"]}
+    if path.endswith("/bulk-actions"):
+        return url, {"site_id": OTHER_SITE, "comment_ids": ["t-1"], "action": "reject"}
     if path.endswith("/decisions"):
         return url, {
             "decisions": [{"site_id": OTHER_SITE, "comment_id": "t-1", "action": "reject"}]
@@ -185,7 +192,13 @@ def _other_site_request(method: str, path: str) -> tuple[URL, dict[str, Any] | N
     raise AssertionError(f"{method} {path}: say how a site is named on this new route")
 
 
-NO_SITE_ROUTES = {("GET", "/api/v1/openapi.json"), ("GET", "/api/v1/me")}
+NO_SITE_ROUTES = {
+    ("GET", "/api/v1/openapi.json"),
+    ("GET", "/api/v1/me"),
+    # the site is the stored action's: tests/unit/http/test_bulk_actions_api.py covers them
+    ("GET", "/api/v1/bulk-actions/{action_id}"),
+    ("POST", "/api/v1/bulk-actions/{action_id}/undo"),
+}
 
 
 async def test_a_token_of_one_site_can_neither_read_nor_decide_another(
@@ -231,6 +244,7 @@ async def test_sql_metacharacters_in_query_parameters_are_refused_or_match_nothi
                 {"items": [], "next_cursor": None},
                 {"sites": []},
                 {"entries": [], "next_cursor": None},
+                {"bulk_actions": [], "undo_seconds": 10.0},
                 {"spot_checks": []},
             ), body
 

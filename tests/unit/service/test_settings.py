@@ -192,3 +192,14 @@ def test_bad_language_settings_are_named(tmp_path: Path) -> None:
         "(2 or 3 letters), e.g. en,fr",
         "MODERATION_UNSUPPORTED_LANGUAGE='drop': one of review, approve, score",
     ]
+
+
+@pytest.mark.parametrize("raw", ["0", "3601", "soon", "nan"])
+def test_an_undo_window_outside_1_to_3600_seconds_is_refused(tmp_path: Path, raw: str) -> None:
+    with pytest.raises(SettingsError, match="MODERATION_UNDO_SECONDS"):
+        Settings.from_env({"MODERATION_UNDO_SECONDS": raw}, cwd=tmp_path)
+
+
+def test_the_undo_window_defaults_to_ten_seconds(tmp_path: Path) -> None:
+    assert Settings.from_env({}, cwd=tmp_path).undo_seconds == 10.0
+    assert Settings.from_env({"MODERATION_UNDO_SECONDS": "3"}, cwd=tmp_path).undo_seconds == 3.0
