@@ -70,7 +70,7 @@ test: needs venv lint typecheck kafka-up pg-up
 # it differs from what the code builds.
 openapi: venv
 	@mkdir -p docs
-	$(BIN)/python -m service.http.openapi docs/openapi.json
+	$(BIN)/python -m service.entrypoints.http.openapi docs/openapi.json
 
 unit: venv
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)

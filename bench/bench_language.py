@@ -145,11 +145,11 @@ def detection(detector: LangidDetector, repeat: int) -> None:
 
 def pipeline_rate(detector: LangidDetector, model_dir: Path | None, repeat: int) -> None:
     from classifier import normalize  # noqa: PLC0415 - heavy; only here
-    from service.adapters.codec import Limits, SourceRecord  # noqa: PLC0415
     from service.adapters.sklearn_classifier import ModelClassifier  # noqa: PLC0415
     from service.bootstrap import SystemClock  # noqa: PLC0415
+    from service.contracts.codec import Limits, SourceRecord  # noqa: PLC0415
     from service.domain.policy import Policy, Thresholds  # noqa: PLC0415
-    from service.pipeline import Pipeline, Topics  # noqa: PLC0415
+    from service.usecases.pipeline import Pipeline, Topics  # noqa: PLC0415
 
     with tempfile.TemporaryDirectory() as tmp:
         if model_dir is None or not (model_dir / "model.json").exists():

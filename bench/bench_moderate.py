@@ -41,17 +41,17 @@ SECRET = secrets.token_hex(16)  # the child gets it on its command line
 
 async def serve(args: argparse.Namespace) -> int:
     from classifier import normalize  # noqa: PLC0415 - the child only
-    from service.adapters.codec import Limits  # noqa: PLC0415
     from service.adapters.sklearn_classifier import ModelClassifier  # noqa: PLC0415
     from service.adapters.sql.store import SqlReviewStore  # noqa: PLC0415
-    from service.auth import TokenRegistry  # noqa: PLC0415
+    from service.adapters.token_file import TokenRegistry  # noqa: PLC0415
     from service.bootstrap import SystemClock  # noqa: PLC0415
-    from service.coral import CoralConfig  # noqa: PLC0415
-    from service.http.app import app_runner, build_app  # noqa: PLC0415
-    from service.pipeline import Pipeline, Topics  # noqa: PLC0415
-    from service.review_service import ReviewService  # noqa: PLC0415
+    from service.contracts.codec import Limits  # noqa: PLC0415
+    from service.entrypoints.http.app import app_runner, build_app  # noqa: PLC0415
+    from service.entrypoints.http.coral import CoralConfig  # noqa: PLC0415
     from service.settings import Settings  # noqa: PLC0415
-    from service.sync_moderation import SyncModerator  # noqa: PLC0415
+    from service.usecases.pipeline import Pipeline, Topics  # noqa: PLC0415
+    from service.usecases.review_service import ReviewService  # noqa: PLC0415
+    from service.usecases.sync_moderation import SyncModerator  # noqa: PLC0415
 
     settings = Settings.from_env({})
     store = SqlReviewStore.from_url(f"sqlite:///{args.db}")
@@ -128,7 +128,7 @@ async def offer(
 
 
 async def run(args: argparse.Namespace) -> int:
-    from service.auth import add_token  # noqa: PLC0415
+    from service.adapters.token_file import add_token  # noqa: PLC0415
 
     texts = realistic_texts()
     count = int(args.rate * args.seconds)

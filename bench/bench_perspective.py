@@ -40,9 +40,9 @@ ATTRIBUTES = ("TOXICITY", "SEVERE_TOXICITY", "INSULT", "PROFANITY", "THREAT", "I
 async def serve(args: argparse.Namespace) -> int:
     from service.adapters.sklearn_classifier import ModelClassifier  # noqa: PLC0415 - the child
     from service.adapters.sql.store import SqlReviewStore  # noqa: PLC0415
-    from service.auth import TokenRegistry  # noqa: PLC0415
+    from service.adapters.token_file import TokenRegistry  # noqa: PLC0415
     from service.bootstrap import build, http_app  # noqa: PLC0415
-    from service.http.app import app_runner  # noqa: PLC0415
+    from service.entrypoints.http.app import app_runner  # noqa: PLC0415
     from service.settings import Settings  # noqa: PLC0415
 
     # serve's wiring and defaults, but no rate limit: the bench sets the pace itself
@@ -75,7 +75,7 @@ def drawn(texts: list[str], count: int, offset: int) -> list[str]:
 
 
 async def run(args: argparse.Namespace) -> int:
-    from service.auth import add_token  # noqa: PLC0415
+    from service.adapters.token_file import add_token  # noqa: PLC0415
 
     texts = realistic_texts()
     count = int(args.rate * args.seconds)

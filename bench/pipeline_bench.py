@@ -39,7 +39,7 @@ from bench.common import (
     wait_drained,
     write_kcat_file,
 )
-from service.auth import add_token
+from service.adapters.token_file import add_token
 
 PARTITIONS = 4
 DRAIN_TIMEOUT = 240.0

@@ -24,7 +24,7 @@ import aiohttp
 
 from bench.common import PYTHON, Child, Databases, child_env, free_port, percentile, poll_until
 from service.adapters.sql.store import SqlReviewStore
-from service.auth import add_token
+from service.adapters.token_file import add_token
 from service.domain.model import Action, Reason, ReasonCode, Scores
 from service.domain.review import StoredComment
 

@@ -19,10 +19,10 @@ from aiohttp import web
 
 from service.adapters.metrics import PrometheusMetrics
 from service.adapters.sql.store import SqlReviewStore
-from service.auth import TokenRegistry
+from service.adapters.token_file import TokenRegistry
 from service.bootstrap import SystemClock
-from service.http.app import app_runner, build_app
-from service.review_service import ReviewService
+from service.entrypoints.http.app import app_runner, build_app
+from service.usecases.review_service import ReviewService
 
 
 async def serve(args: argparse.Namespace) -> int:

@@ -528,7 +528,9 @@ def write_artifact(out_dir: Path, params: ModelParams, metadata: Mapping[str, An
             out_dir.rename(old)
         tmp.rename(out_dir)
         if old is not None:
-            if old.is_symlink():  # a promoted model (see service/model_registry.py): the link
+            if (
+                old.is_symlink()
+            ):  # a promoted model (see service/adapters/model_registry.py): the link
                 old.unlink()  # goes, the version it pointed at stays
             else:
                 shutil.rmtree(old, ignore_errors=True)

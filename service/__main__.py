@@ -12,12 +12,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from service import logs
+from service.adapters import logs
 from service.domain.errors import InvalidCommentReason, ModerationError
 from service.settings import MAX_WORKERS, Settings, SettingsError
 
 if TYPE_CHECKING:
-    from service.workers import WorkerRole
+    from service.entrypoints.serve.workers import WorkerRole
 
 log = logging.getLogger("service")
 
@@ -37,7 +37,8 @@ def _parser() -> argparse.ArgumentParser:
         help=f"pipeline processes on this host behind one HTTP port, 1-{MAX_WORKERS} "
         "(default: $MODERATION_WORKERS, else 1)",
     )
-    # set by the supervisor of `serve --workers N` for each of its workers (service/workers.py)
+    # set by the supervisor of `serve --workers N` for each of its workers
+    # (service/entrypoints/serve/workers.py)
     serve.add_argument("--worker", type=_worker_role, help=argparse.SUPPRESS)
     sub.add_parser(
         "train",
@@ -134,7 +135,7 @@ def _share(raw: str) -> float:
 
 
 def _worker_role(raw: str) -> WorkerRole:
-    from service.workers import WorkerRole  # noqa: PLC0415 - only in a worker
+    from service.entrypoints.serve.workers import WorkerRole  # noqa: PLC0415 - only in a worker
 
     try:
         return WorkerRole.parse(raw)
@@ -180,7 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - dispatch
 
 def _die_with(role: WorkerRole) -> bool:
     """A worker dies with its supervisor; False if the supervisor is already gone."""
-    from service.workers import die_with_parent  # noqa: PLC0415 - only in a worker
+    from service.entrypoints.serve.workers import die_with_parent  # noqa: PLC0415 - only in a worker
 
     if die_with_parent(role.parent_pid):
         return True
@@ -191,7 +192,7 @@ def _die_with(role: WorkerRole) -> bool:
 async def _serve(args: argparse.Namespace, settings: Settings) -> int:
     """One process (the default), the supervisor of `--workers N`, or one of its workers."""
     if args.worker is None and settings.workers > 1:
-        from service import workers  # noqa: PLC0415 - the supervisor loads no model
+        from service.entrypoints.serve import workers  # noqa: PLC0415 - the supervisor loads no model
 
         return await workers.supervise(settings)
     from service import bootstrap  # noqa: PLC0415
@@ -202,7 +203,7 @@ async def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _rollback(model_path: Path, version: str | None) -> int:
-    from service import model_registry  # noqa: PLC0415
+    from service.adapters import model_registry  # noqa: PLC0415
 
     live = model_registry.live_version(model_path)
     if version is None:
@@ -224,7 +225,7 @@ def _rollback(model_path: Path, version: str | None) -> int:
 
 
 def _add_token(args: argparse.Namespace, settings: Settings) -> int:
-    from service.auth import add_token  # noqa: PLC0415
+    from service.adapters.token_file import add_token  # noqa: PLC0415
 
     path = args.file or settings.tokens_file
     if path is None:
@@ -243,7 +244,7 @@ def _add_token(args: argparse.Namespace, settings: Settings) -> int:
 async def _run(args: argparse.Namespace, settings: Settings) -> int:  # noqa: PLR0911 - dispatch
     if args.command == "serve":
         return await _serve(args, settings)
-    from service import ops, shadow_report, tools  # noqa: PLC0415 - keeps --help fast
+    from service.entrypoints.cli import ops, shadow_report, tools  # noqa: PLC0415 - keeps --help fast
 
     if args.command == "create-topics":
         return await tools.create_topics(settings, args.partitions)
@@ -275,9 +276,9 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:  # noqa: PL
 async def _learning(args: argparse.Namespace, settings: Settings) -> int:
     import classifier  # noqa: PLC0415
     from classifier.data import DEFAULT_DATA_DIR  # noqa: PLC0415
-    from service import retrain  # noqa: PLC0415
     from service.adapters.sql.store import SqlReviewStore  # noqa: PLC0415
     from service.domain.learning import PromotionRule  # noqa: PLC0415
+    from service.usecases import retrain  # noqa: PLC0415
 
     store = SqlReviewStore.from_url(settings.database_url)
     try:

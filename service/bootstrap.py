@@ -17,32 +17,32 @@ from typing import Any, Final
 from aiohttp import web
 
 from classifier import ModelLoadError, normalize
-from service.adapters.codec import Limits
-from service.adapters.feedback_kafka import FeedbackConfig, FeedbackConsumer
-from service.adapters.kafka import KafkaConfig, KafkaPipelineRunner
 from service.adapters.language import LangidDetector
 from service.adapters.metrics import PrometheusMetrics
+from service.adapters.model_registry import ModelWatcher
 from service.adapters.outbox import OutboxRelay
 from service.adapters.sklearn_classifier import ModelClassifier
 from service.adapters.sql.store import SqlReviewStore
-from service.auth import TokenRegistry
-from service.bulk_actions import run_applier
-from service.coral import ApproveAnswer, BodyFormat, CoralConfig, StaffPolicy
+from service.adapters.token_file import TokenRegistry
+from service.contracts.codec import Limits
 from service.domain.errors import InvalidPolicy, ModerationError, StoreFailed, StoreUnavailable
 from service.domain.policy import Policy
 from service.domain.spot_check import estimate
-from service.feedback import FeedbackHandler
-from service.http.app import app_runner, build_app
-from service.http.keys import Readiness
-from service.model_registry import ModelWatcher
-from service.perspective.api import PerspectiveApi, PerspectiveConfig
-from service.pipeline import Pipeline, Topics
-from service.policy_control import PolicyControl
-from service.ports import Classifier, Clock, LanguageDetector, ReviewStore
-from service.rate_limit import RateLimiter
-from service.review_service import ReviewService
+from service.entrypoints.http.app import app_runner, build_app
+from service.entrypoints.http.coral import ApproveAnswer, BodyFormat, CoralConfig, StaffPolicy
+from service.entrypoints.http.keys import Readiness
+from service.entrypoints.kafka.feedback_loop import FeedbackConfig, FeedbackConsumer
+from service.entrypoints.kafka.pipeline_loop import KafkaConfig, KafkaPipelineRunner
 from service.settings import Settings
-from service.sync_moderation import SyncModerator
+from service.usecases.bulk_actions import run_applier
+from service.usecases.feedback import FeedbackHandler
+from service.usecases.perspective.api import PerspectiveApi, PerspectiveConfig
+from service.usecases.pipeline import Pipeline, Topics
+from service.usecases.policy_control import PolicyControl
+from service.usecases.ports import Classifier, Clock, LanguageDetector, ReviewStore
+from service.usecases.rate_limit import RateLimiter
+from service.usecases.review_service import ReviewService
+from service.usecases.sync_moderation import SyncModerator
 
 log = logging.getLogger(__name__)
 
@@ -288,8 +288,8 @@ async def _open_store(settings: Settings, patience_seconds: float = 30.0) -> Sql
 async def serve(settings: Settings, *, sock: socket.socket | None = None) -> int:
     """Run the pipeline, the outbox relay and the HTTP API until SIGTERM/SIGINT. The batch in
     hand is committed before exit. SIGHUP reloads the policy file. The API listens on `sock`
-    when given (a worker of `serve --workers N`: see service/workers.py), else on the
-    settings' host and port."""
+    when given (a worker of `serve --workers N`: see service/entrypoints/serve/workers.py), else
+    on the settings' host and port."""
     model = _load_model(settings.model_path)
     shadow = None if settings.shadow_model_path is None else _load_model(settings.shadow_model_path)
     tokens = _load_tokens(settings)

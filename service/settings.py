@@ -79,7 +79,9 @@ class Settings:  # secrets are kept out of repr: settings may be logged
     perspective_burst: float = 100.0
     perspective_budget_seconds: float = 0.5
     undo_seconds: float = 10.0  # how long a bulk action can be undone before it is applied
-    workers: int = 1  # pipeline processes `serve` runs on this host (service/workers.py)
+    workers: int = (
+        1  # pipeline processes `serve` runs on this host (service/entrypoints/serve/workers.py)
+    )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Settings:

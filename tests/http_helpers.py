@@ -8,12 +8,12 @@ from datetime import datetime, timedelta
 
 from aiohttp import web
 
-from service.auth import Identity, Role, TokenRegistry
+from service.adapters.token_file import Identity, Role, TokenRegistry
 from service.domain.model import Action, Reason, ReasonCode, Scores
 from service.domain.review import StoredComment
-from service.http.app import build_app
-from service.ports import Clock, ReviewStore
-from service.review_service import ReviewService
+from service.entrypoints.http.app import build_app
+from service.usecases.ports import Clock, ReviewStore
+from service.usecases.review_service import ReviewService
 from tests.fakes import FixedClock
 
 ALICE = "alice-token-moderator-of-herald"

@@ -9,7 +9,7 @@ from typing import Any
 
 import jsonschema
 
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "service" / "schemas"
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "service" / "contracts" / "schemas"
 
 
 @cache

@@ -13,19 +13,19 @@ from pathlib import Path
 from aiohttp.test_utils import TestClient, TestServer
 from aiohttp.web import Application, Request
 
-from service.adapters.codec import Limits
 from service.adapters.metrics import PrometheusMetrics
 from service.adapters.sql.store import SqlReviewStore
-from service.auth import TokenRegistry, add_token
-from service.coral import CoralConfig
+from service.adapters.token_file import TokenRegistry, add_token
+from service.contracts.codec import Limits
 from service.domain.policy import Policy, SitePolicy, Thresholds
-from service.http.app import build_app
-from service.perspective.api import PerspectiveApi, PerspectiveConfig
-from service.pipeline import Pipeline, Topics
-from service.ports import LanguageDetector
-from service.rate_limit import RateLimiter
-from service.review_service import ReviewService
-from service.sync_moderation import SyncModerator
+from service.entrypoints.http.app import build_app
+from service.entrypoints.http.coral import CoralConfig
+from service.usecases.perspective.api import PerspectiveApi, PerspectiveConfig
+from service.usecases.pipeline import Pipeline, Topics
+from service.usecases.ports import LanguageDetector
+from service.usecases.rate_limit import RateLimiter
+from service.usecases.review_service import ReviewService
+from service.usecases.sync_moderation import SyncModerator
 from tests.fakes import FixedClock, KeywordClassifier
 
 NEW_SECRET = b"whsec-new-0123456789abcdef"

@@ -32,7 +32,7 @@ from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
 from service.domain.language import given_language
 from service.domain.model import UNDETERMINED, Language
-from service.ports import LanguageDetector
+from service.usecases.ports import LanguageDetector
 
 # Widely written languages (ISO 639-1) that langid knows.
 # fmt: off

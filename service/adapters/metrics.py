@@ -9,7 +9,7 @@ from prometheus_client.process_collector import ProcessCollector
 
 from service.domain.review import QueueStats
 from service.domain.spot_check import SpotCheckEstimate
-from service.pipeline import BatchOutcome
+from service.usecases.pipeline import BatchOutcome
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 _BATCH_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)

@@ -14,9 +14,9 @@ import logging
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from service.adapters.kafka import Backoff
 from service.domain.errors import StoreUnavailable
-from service.ports import Clock, PipelineMetrics, ReviewStore
+from service.entrypoints.kafka.pipeline_loop import Backoff
+from service.usecases.ports import Clock, PipelineMetrics, ReviewStore
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import aiohttp
 from playwright.async_api import Page
 
-from service.auth import add_token
+from service.adapters.token_file import add_token
 from tests.kafka_helpers import KafkaTopics, ServiceProcess, wait_until
 
 SITE = "herald"

@@ -22,8 +22,8 @@ import aiohttp
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from service.adapters.model_registry import live_version
 from service.domain.feedback import TrainingLabel
-from service.model_registry import live_version
 from tests.kafka_helpers import (
     BOOTSTRAP,
     ROOT,

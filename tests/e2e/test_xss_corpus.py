@@ -14,9 +14,9 @@ from aiohttp import web
 from playwright.async_api import Browser, ConsoleMessage, Dialog, expect
 
 from service.adapters.sql.store import SqlReviewStore
-from service.auth import TokenRegistry, add_token
-from service.http.app import app_runner, build_app
-from service.review_service import ReviewService
+from service.adapters.token_file import TokenRegistry, add_token
+from service.entrypoints.http.app import app_runner, build_app
+from service.usecases.review_service import ReviewService
 from tests.fakes import FixedClock
 from tests.http_helpers import DECISIONS_TOPIC, stored_comment
 

@@ -38,7 +38,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from service.adapters.sql.store import SqlReviewStore
-from service.auth import Identity, Role, TokenRegistry
+from service.adapters.token_file import Identity, Role, TokenRegistry
 from service.bootstrap import build, http_app
 from service.domain.authors import AuthorMark, AuthorStatus
 from service.domain.bulk import BulkAction, BulkItem, BulkStatus
@@ -52,9 +52,9 @@ from service.domain.model import (
     Scores,
 )
 from service.domain.review import StoredComment
-from service.http.app import app_runner
-from service.http.openapi import document
-from service.http.openapi.integrations import CORAL_PATH
+from service.entrypoints.http.app import app_runner
+from service.entrypoints.http.openapi import document
+from service.entrypoints.http.openapi.integrations import CORAL_PATH
 from service.settings import Settings
 from tests.http_helpers import ROOT, bearer
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from service.adapters.sql.store import SqlReviewStore
-from service.ports import ReviewStore
+from service.usecases.ports import ReviewStore
 from tests.conftest import fresh_postgres_database
 from tests.fakes_store import InMemoryReviewStore
 

@@ -12,7 +12,7 @@ from service.adapters.sql.store import SqlReviewStore
 from service.domain.authors import AuthorMark, AuthorStatus
 from service.domain.errors import InvalidCursor
 from service.domain.review import ActivityQuery
-from service.ports import ReviewStore
+from service.usecases.ports import ReviewStore
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 HOSTILE = "<img src=x onerror=\"alert('x')\">'; DROP TABLE author_status; -- \u202e\U0001f600"

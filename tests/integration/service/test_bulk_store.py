@@ -30,7 +30,7 @@ from service.domain.review import (
     ReviewStatus,
     StoredComment,
 )
-from service.ports import ReviewStore
+from service.usecases.ports import ReviewStore
 from tests.conftest import fresh_postgres_database
 from tests.fakes_store import InMemoryReviewStore
 

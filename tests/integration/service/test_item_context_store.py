@@ -12,7 +12,7 @@ from service.adapters.sql.store import SqlReviewStore
 from service.domain.feedback import Feedback, FeedbackKind
 from service.domain.model import Action, ModeratorReason, Reason, ReasonCode, Scores
 from service.domain.review import AuthorCounts, ModeratorDecision, OutboxDraft, StoredComment
-from service.ports import ReviewStore
+from service.usecases.ports import ReviewStore
 from tests.fakes_store import InMemoryReviewStore
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)

@@ -23,9 +23,9 @@ import aiohttp
 import pytest
 
 from service.adapters.sql.store import SqlReviewStore
-from service.auth import add_token
+from service.adapters.token_file import add_token
 from service.domain.feedback import ReasonSource, TrainingLabel
-from service.perspective.api import comment_id
+from service.usecases.perspective.api import comment_id
 from tests.kafka_helpers import KafkaTopics, ServiceProcess, kcat_consume, wait_until
 from tests.node_packages import install_node_packages
 

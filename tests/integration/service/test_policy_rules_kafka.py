@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from service.adapters.sql.store import SqlReviewStore
+from service.entrypoints.cli.shadow_report import shadow_report
 from service.settings import Settings
-from service.shadow_report import shadow_report
 from tests.kafka_helpers import (
     KafkaTopics,
     ServiceProcess,

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from service.adapters.model_registry import live_version, versions_dir
 from service.adapters.sql.store import SqlReviewStore
 from service.domain.feedback import TrainingLabel
 from service.domain.model import Action, ModeratorReason, Reason, ReasonCode, Scores
 from service.domain.review import ModeratorDecision, OutboxDraft, StoredComment
-from service.model_registry import live_version, versions_dir
 from tests.integration.service.test_label_sources import LegacyDecision, legacy_store
 from tests.learning_fixtures import FLIPPED, labelled_texts
 from tests.site_fixtures import house_rule_labels

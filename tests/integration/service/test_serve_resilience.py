@@ -8,7 +8,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from service.auth import add_token
+from service.adapters.token_file import add_token
 from tests.kafka_helpers import KafkaTopics, ServiceProcess, free_port, wait_until
 
 pytestmark = pytest.mark.slow

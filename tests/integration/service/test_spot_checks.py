@@ -10,16 +10,16 @@ from datetime import timedelta
 
 import pytest
 
-from service.adapters.codec import Limits, SourceRecord
 from service.adapters.sql.store import SqlReviewStore
-from service.auth import Identity, Role
+from service.adapters.token_file import Identity, Role
+from service.contracts.codec import Limits, SourceRecord
 from service.domain.feedback import Feedback, FeedbackKind, FeedbackOutcome, NotRejected
 from service.domain.model import Action, ModeratorReason, ReasonCode
 from service.domain.policy import Policy, SitePolicy, Thresholds
 from service.domain.review import ReviewItem
 from service.domain.spot_check import SpotCheckRates, draw, estimate
-from service.pipeline import Pipeline, Topics
-from service.review_service import DecisionRequest, ReviewService
+from service.usecases.pipeline import Pipeline, Topics
+from service.usecases.review_service import DecisionRequest, ReviewService
 from tests.fakes import FixedClock, KeywordClassifier
 
 N = 1000

@@ -17,7 +17,7 @@ from yarl import URL
 from service.domain.model import Action, Language, Scores
 from service.domain.review import HistoryEntry, ReviewStatus
 from service.domain.spot_check import wilson_interval
-from service.http.openapi import document
+from service.entrypoints.http.openapi import document
 from tests.fakes import FixedClock
 from tests.fakes_store import InMemoryReviewStore, review_item
 from tests.http_helpers import ALICE, BOB, DECISIONS_TOPIC, ROOT, app_over, bearer

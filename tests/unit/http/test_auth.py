@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from service.auth import (
+from service.adapters.token_file import (
     Identity,
     InvalidTokenSpec,
     Role,

@@ -14,11 +14,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from yarl import URL
 
-from service.auth import Identity, Role, TokenRegistry
+from service.adapters.token_file import Identity, Role, TokenRegistry
 from service.domain.authors import AuthorStatus
-from service.http.app import build_app
-from service.http.openapi import document
-from service.review_service import ReviewService
+from service.entrypoints.http.app import build_app
+from service.entrypoints.http.openapi import document
+from service.usecases.review_service import ReviewService
 from tests.fakes import FixedClock
 from tests.fakes_store import InMemoryReviewStore, review_item
 from tests.http_helpers import ALICE, BOB, DECISIONS_TOPIC, ROOT, bearer, registry

@@ -13,8 +13,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from service.domain.review import ReviewStatus
-from service.http.app import build_app
-from service.review_service import ReviewService
+from service.entrypoints.http.app import build_app
+from service.usecases.review_service import ReviewService
 from tests.fakes import FixedClock
 from tests.fakes_store import InMemoryReviewStore, review_item
 from tests.http_helpers import ALICE, BOB, DECISIONS_TOPIC, ROOT, bearer, registry

@@ -13,7 +13,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from service.domain.model import Action
-from service.http.openapi import document
+from service.entrypoints.http.openapi import document
 from tests.fakes import FixedClock
 from tests.fakes_store import InMemoryReviewStore
 from tests.http_helpers import ALICE, app_over, bearer, stored_comment

@@ -16,16 +16,16 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import CollectorRegistry
 
-from service.auth import Role
+from service.adapters.token_file import Role
 from service.domain.model import Action, ModeratorReason, ReasonCode
-from service.http import errors
-from service.http.app import build_app
-from service.http.keys import OPENAPI
-from service.http.openapi import document, rendered
-from service.http.openapi.errors import ERROR_CODES
-from service.perspective.protocol import HTML_TEXT_FACTOR, Attribute
-from service.review_service import ReviewService
+from service.entrypoints.http import errors
+from service.entrypoints.http.app import build_app
+from service.entrypoints.http.keys import OPENAPI
+from service.entrypoints.http.openapi import document, rendered
+from service.entrypoints.http.openapi.errors import ERROR_CODES
 from service.settings import DEFAULT_MAX_TEXT_CHARS, Settings
+from service.usecases.perspective.protocol import HTML_TEXT_FACTOR, Attribute
+from service.usecases.review_service import ReviewService
 from tests.fakes import FixedClock
 from tests.fakes_store import InMemoryReviewStore
 from tests.http_helpers import ROOT, bearer, registry
@@ -172,8 +172,9 @@ def _raised_codes(path: Path) -> set[str]:
 
 
 def test_every_error_code_the_api_answers_with_is_in_the_document() -> None:
-    modules = [*sorted((ROOT_DIR / "service" / "http").glob("*.py"))]
-    modules.append(ROOT_DIR / "service" / "review_service.py")
+    modules = [*sorted((ROOT_DIR / "service" / "entrypoints" / "http").glob("*.py"))]
+    modules.append(ROOT_DIR / "service" / "entrypoints" / "serve" / "front.py")
+    modules.append(ROOT_DIR / "service" / "usecases" / "review_service.py")
     raised = set().union(*(_raised_codes(m) for m in modules))
     assert {"invalid_json", "invalid_signature", "forbidden_role", "internal_error"} <= raised
     from_tables = {*errors.HTTP_CODES.values(), *(code for _, _, code in errors._DOMAIN)}

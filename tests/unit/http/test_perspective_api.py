@@ -20,10 +20,10 @@ import pytest
 from service.domain.feedback import ReasonSource, TrainingLabel
 from service.domain.model import Comment, Scores
 from service.domain.policy import LanguageMode, LanguageRules, Policy
-from service.perspective.api import comment_id
-from service.perspective.protocol import Attribute
-from service.perspective.spans import utf16_offsets
 from service.settings import Settings
+from service.usecases.perspective.api import comment_id
+from service.usecases.perspective.protocol import Attribute
+from service.usecases.perspective.spans import utf16_offsets
 from tests.fakes import KeywordClassifier, WordLanguageDetector
 from tests.sync_stack import BUDGET, POLICY, Stack, sync_stack
 

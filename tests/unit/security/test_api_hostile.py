@@ -18,7 +18,7 @@ from yarl import URL
 
 from service.adapters.sql.store import SqlReviewStore
 from service.domain.review import ReviewStatus
-from service.http.openapi import document
+from service.entrypoints.http.openapi import document
 from tests.fakes_store import InMemoryReviewStore, review_item
 from tests.http_helpers import ALICE, ROOT, app_over, bearer, stored_comment
 

@@ -13,11 +13,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from service.adapters.codec import Limits, SourceRecord, decode_comment, rfc3339
+from service.contracts.codec import Limits, SourceRecord, decode_comment, rfc3339
 from service.domain.errors import InvalidComment, InvalidCommentReason
 from service.domain.model import Comment
 from service.domain.policy import Policy, Thresholds
-from service.pipeline import Pipeline, Topics
+from service.usecases.pipeline import Pipeline, Topics
 from tests.fakes import FixedClock, KeywordClassifier
 from tests.schemas import validate
 

@@ -12,8 +12,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from service.auth import Identity, Role, TokenRegistry
-from service.http.app import app_runner
+from service.adapters.token_file import Identity, Role, TokenRegistry
+from service.entrypoints.http.app import app_runner
 from tests.fakes_store import InMemoryReviewStore, review_item
 from tests.http_helpers import ALICE, BOB, ROOT, app_over, bearer
 
@@ -45,7 +45,7 @@ def test_authenticate_compares_against_every_entry_wherever_the_match_is(
         return compare(a, b)
 
     registry = _registry()
-    monkeypatch.setattr("service.auth.hmac.compare_digest", counting)
+    monkeypatch.setattr("service.adapters.token_file.hmac.compare_digest", counting)
     found = registry.authenticate(bearer_token)
     assert sorted(compared) == sorted(bytes.fromhex(_hex(t)) for t in TOKENS)
     expected = TOKENS.index(bearer_token) if bearer_token in TOKENS else None

@@ -49,7 +49,12 @@ def test_classifier_never_imports_the_service() -> None:
 
 @pytest.mark.parametrize(
     "module",
-    ["service.__main__", "service.bootstrap", "service.pipeline", "service.adapters.kafka"],
+    [
+        "service.__main__",
+        "service.bootstrap",
+        "service.usecases.pipeline",
+        "service.entrypoints.kafka.pipeline_loop",
+    ],
 )
 def test_importing_connects_to_nothing_and_reads_no_settings(module: str) -> None:
     # A broken environment must not matter at import time: nothing is read or opened then.

@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
-from service.adapters.codec import Limits, SourceRecord
+from service.contracts.codec import Limits, SourceRecord
 from service.domain.authors import AuthorStatus, AuthorStatuses
 from service.domain.model import Action, Author, Comment, ReasonCode, Scores
 from service.domain.policy import AuthorRules, Policy, SitePolicy, Thresholds, decide
 from service.domain.review import Activity
 from service.domain.rules import DecisionContext
-from service.pipeline import Pipeline, Topics
+from service.usecases.pipeline import Pipeline, Topics
 from tests.fakes import FixedClock, KeywordClassifier
 
 BLOCKED, TRUSTED = AuthorStatus.BLOCKED, AuthorStatus.TRUSTED

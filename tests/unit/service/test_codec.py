@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from service.adapters.codec import (
+from service.contracts.codec import (
     Limits,
     SourceRecord,
     auto_event_id,

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from service.coral import ApproveAnswer, BodyFormat, CoralConfig, StaffPolicy
 from service.domain.model import Comment, Scores
+from service.entrypoints.http.coral import ApproveAnswer, BodyFormat, CoralConfig, StaffPolicy
 from tests.fakes import FixedClock, KeywordClassifier
 from tests.schemas import validate
 from tests.sync_stack import BUDGET, NEW_SECRET, OLD_SECRET, Stack, sync_stack

@@ -1,4 +1,5 @@
-"""Report and appeal events: the contract in service/schemas, and clear reasons otherwise."""
+"""Report and appeal events: the contract in service/contracts/schemas, and clear reasons
+otherwise."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from service.adapters.codec import Limits, decode_feedback
+from service.contracts.codec import Limits, decode_feedback
 from service.domain.errors import InvalidComment, InvalidCommentReason
 from service.domain.feedback import FeedbackKind
 from tests.schemas import is_valid

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.html_text import html_to_text
+from service.domain.html_text import html_to_text
 
 
 @pytest.mark.parametrize(

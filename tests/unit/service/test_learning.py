@@ -17,7 +17,7 @@ from service.domain.feedback import (
 )
 from service.domain.learning import HeadComparison, PromotionRule, judge, suggest_thresholds
 from service.domain.model import Action, Label, ModeratorReason, Scores
-from service.retrain import (
+from service.usecases.retrain import (
     as_site_labels,
     head_examples,
     labels_digest,

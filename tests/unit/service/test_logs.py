@@ -5,7 +5,7 @@ import json
 import logging
 from pathlib import Path
 
-from service.logs import JsonFormatter, OncePerInterval, configure
+from service.adapters.logs import JsonFormatter, OncePerInterval, configure
 
 
 def record(**extra: object) -> logging.LogRecord:

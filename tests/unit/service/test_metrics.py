@@ -8,7 +8,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from service.adapters.metrics import PrometheusMetrics
 from service.domain.review import QueueStats
-from service.pipeline import BatchOutcome
+from service.usecases.pipeline import BatchOutcome
 
 
 def samples(metrics: PrometheusMetrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import classifier
-from service.model_registry import (
+from service.adapters.model_registry import (
     ModelNotKept,
     ModelWatcher,
     kept_versions,
@@ -19,7 +19,7 @@ from service.model_registry import (
     rollback,
     versions_dir,
 )
-from service.ports import Classifier
+from service.usecases.ports import Classifier
 from tests.fakes import KeywordClassifier
 
 

@@ -6,7 +6,7 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
-from service.adapters.codec import Limits, SourceRecord, auto_event_id
+from service.contracts.codec import Limits, SourceRecord, auto_event_id
 from service.domain.model import Comment, Language, Scores, SubScore
 from service.domain.policy import (
     AuthorRules,
@@ -21,7 +21,7 @@ from service.domain.policy import (
     Thresholds,
 )
 from service.domain.review import Activity
-from service.pipeline import OutputRecord, Pipeline, Topics, text_hash
+from service.usecases.pipeline import OutputRecord, Pipeline, Topics, text_hash
 from tests.fakes import FixedClock, KeywordClassifier, WordLanguageDetector
 from tests.schemas import validate
 

@@ -10,9 +10,9 @@ from aiohttp.web import Application, Request
 
 from classifier import normalize
 from service.domain.policy import Policy, SitePolicy, Thresholds
-from service.http.app import build_app
-from service.policy_control import PolicyControl
-from service.review_service import ReviewService
+from service.entrypoints.http.app import build_app
+from service.usecases.policy_control import PolicyControl
+from service.usecases.review_service import ReviewService
 from tests.fakes import FixedClock
 from tests.fakes_store import InMemoryReviewStore
 from tests.http_helpers import ALICE, ROOT, bearer, registry

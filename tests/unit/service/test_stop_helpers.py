@@ -7,7 +7,12 @@ import logging
 
 import pytest
 
-from service.adapters.kafka import Backoff, retry_later, sleep_unless_stopped, unless_stopped
+from service.entrypoints.kafka.pipeline_loop import (
+    Backoff,
+    retry_later,
+    sleep_unless_stopped,
+    unless_stopped,
+)
 
 
 async def test_work_that_ends_first_runs_to_its_end() -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from service.adapters.codec import auto_event_id
+from service.contracts.codec import auto_event_id
 from service.domain.model import Comment, Scores, SubScore
 from service.domain.policy import SubScoreThresholds
 from tests.fakes import KeywordClassifier, WordLanguageDetector

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from service.__main__ import main
-from service.auth import Role, TokenRegistry
+from service.adapters.token_file import Role, TokenRegistry
 
 
 @pytest.mark.parametrize(

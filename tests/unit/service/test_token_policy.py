@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from service.auth import TokenRegistry, add_token
+from service.adapters.token_file import TokenRegistry, add_token
 from service.bootstrap import StartupError, check_tokens
 from service.settings import Settings
 

@@ -8,9 +8,9 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from service.http.front import merge_metrics
+from service.entrypoints.serve.front import merge_metrics
+from service.entrypoints.serve.workers import WorkerRole, worker_env
 from service.settings import Settings, SettingsError
-from service.workers import WorkerRole, worker_env
 
 
 def exposition(consumed: float) -> str:

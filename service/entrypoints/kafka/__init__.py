@@ -1,0 +1,1 @@
+"""The Kafka consumer loops: comments in, decisions out; reports and appeals in."""

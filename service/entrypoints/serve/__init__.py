@@ -1,0 +1,1 @@
+"""`moderation serve`: one process, or a front and N workers."""
