@@ -125,7 +125,7 @@ class Topics:
         self.created: list[str] = []
 
     async def create(self, names: Sequence[str], partitions: int) -> None:
-        from service.entrypoints.kafka.pipeline_loop import create_topics  # noqa: PLC0415
+        from service.adapters.kafka_support import create_topics  # noqa: PLC0415
 
         self.created.extend(await create_topics(BOOTSTRAP, list(names), partitions))
 

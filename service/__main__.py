@@ -276,6 +276,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:  # noqa: PL
 async def _learning(args: argparse.Namespace, settings: Settings) -> int:
     import classifier  # noqa: PLC0415
     from classifier.data import DEFAULT_DATA_DIR  # noqa: PLC0415
+    from service.adapters import model_registry  # noqa: PLC0415
     from service.adapters.sql.store import SqlReviewStore  # noqa: PLC0415
     from service.domain.learning import PromotionRule  # noqa: PLC0415
     from service.usecases import retrain  # noqa: PLC0415
@@ -308,6 +309,7 @@ async def _learning(args: argparse.Namespace, settings: Settings) -> int:
             retrain.retrain,
             labels,
             model_path=settings.model_path,
+            promote=model_registry.promote,
             data_dir=args.data or DEFAULT_DATA_DIR,
             rule=PromotionRule(min_labels=args.min_labels),
             dry_run=args.dry_run,

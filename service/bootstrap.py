@@ -21,6 +21,7 @@ from service.adapters.language import LangidDetector
 from service.adapters.metrics import PrometheusMetrics
 from service.adapters.model_registry import ModelWatcher
 from service.adapters.outbox import OutboxRelay
+from service.adapters.policy_file import PolicyFile
 from service.adapters.sklearn_classifier import ModelClassifier
 from service.adapters.sql.store import SqlReviewStore
 from service.adapters.token_file import TokenRegistry
@@ -81,11 +82,14 @@ def build(
     clock = clock or SystemClock()
     language = language_detector or LangidDetector()
     metrics = PrometheusMetrics()
+    source = (
+        None
+        if settings.policy_file is None
+        else PolicyFile(settings.policy_file, normalize, settings.policy.default)
+    )
     control = PolicyControl(
-        settings.policy_file,
-        base=settings.policy.default,
+        source,
         fallback=settings.policy,
-        normalize=normalize,
         store=store,
         clock=clock,
         on_change=lambda _: None,

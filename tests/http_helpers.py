@@ -8,7 +8,8 @@ from datetime import datetime, timedelta
 
 from aiohttp import web
 
-from service.adapters.token_file import Identity, Role, TokenRegistry
+from service.adapters.token_file import TokenRegistry
+from service.domain.access import Identity, Role
 from service.domain.model import Action, Reason, ReasonCode, Scores
 from service.domain.review import StoredComment
 from service.entrypoints.http.app import build_app

@@ -22,8 +22,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from prometheus_client.parser import text_string_to_metric_families
 
+from service.adapters.kafka_support import create_topics
 from service.adapters.token_file import add_token
-from service.entrypoints.kafka.pipeline_loop import create_topics
 
 ROOT = Path(__file__).resolve().parent.parent
 BOOTSTRAP = os.environ.get("MODERATION_TEST_KAFKA", "127.0.0.1:9092")

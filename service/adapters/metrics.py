@@ -9,7 +9,7 @@ from prometheus_client.process_collector import ProcessCollector
 
 from service.domain.review import QueueStats
 from service.domain.spot_check import SpotCheckEstimate
-from service.usecases.pipeline import BatchOutcome
+from service.usecases.ports import BatchCounts
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 _BATCH_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
@@ -153,15 +153,15 @@ class PrometheusMetrics:
 
     # PipelineMetrics
     def batch_committed(
-        self, outcome: BatchOutcome, processing_seconds: float, latencies: Sequence[float]
+        self, counts: BatchCounts, processing_seconds: float, latencies: Sequence[float]
     ) -> None:
         self.batches.inc()
-        self.consumed.inc(sum(outcome.actions.values()) + sum(outcome.dead_letters.values()))
-        for action, count in outcome.actions.items():
+        self.consumed.inc(sum(counts.actions.values()) + sum(counts.dead_letters.values()))
+        for action, count in counts.actions.items():
             self.decisions.labels(action, "auto").inc(count)
-        for reason, count in outcome.dead_letters.items():
+        for reason, count in counts.dead_letters.items():
             self.dead_letters.labels(reason).inc(count)
-        self.scoring_failures.inc(outcome.scoring_failures)
+        self.scoring_failures.inc(counts.scoring_failures)
         self.processing.observe(processing_seconds)
         for seconds in latencies:
             self.latency.observe(max(0.0, seconds))

@@ -14,8 +14,8 @@ import logging
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from service.adapters.kafka_support import Backoff
 from service.domain.errors import StoreUnavailable
-from service.entrypoints.kafka.pipeline_loop import Backoff
 from service.usecases.ports import Clock, PipelineMetrics, ReviewStore
 
 log = logging.getLogger(__name__)

@@ -33,6 +33,7 @@ import copy
 import re
 import tomllib
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -81,6 +82,21 @@ class PolicyFileError(InvalidPolicy):
     def __init__(self, path: Path | str, problems: list[str]) -> None:
         super().__init__(f"invalid policy file {path}:\n  " + "\n  ".join(problems))
         self.problems = problems
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyFile:
+    """The policy file behind the `PolicySource` port: read whole on each call, over `base`."""
+
+    path: Path
+    normalize: Normalizer
+    base: SitePolicy
+
+    def read(self) -> tuple[Policy, Table]:
+        return read_policy(self.path, self.normalize, self.base)
+
+    def describe_change(self, old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
+        return describe_change(old, new)
 
 
 def read_policy(path: Path, normalize: Normalizer, base: SitePolicy) -> tuple[Policy, Table]:

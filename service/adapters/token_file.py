@@ -22,26 +22,16 @@ import secrets
 import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import Any, Final
 
+from service.domain.access import ALL_SITES, Identity, Role, valid_site_id
 from service.domain.errors import ModerationError
 
 FILE_VERSION: Final = 1
-ALL_SITES: Final = "*"
 _ID_RE: Final = re.compile(r"[A-Za-z0-9._-]{1,64}")
-_SITE_RE: Final = re.compile(r"[A-Za-z0-9._-]{1,128}")
 _HASH_RE: Final = re.compile(r"[0-9a-f]{64}")
 _MAX_BEARER_CHARS: Final = 512
-
-
-class Role(StrEnum):
-    MODERATOR = "moderator"
-    ADMIN = "admin"
-    # a site's backend: may only submit comments (POST /api/v1/moderate) and be a
-    # Perspective API key for its sites
-    SITE = "site"
 
 
 class TokensFileError(ModerationError):
@@ -55,25 +45,6 @@ class TokensFileError(ModerationError):
 
 class InvalidTokenSpec(ModerationError):
     """`add_token` was asked for an id, role or site list it cannot store."""
-
-
-@dataclass(frozen=True, slots=True)
-class Identity:
-    id: str
-    role: Role
-    sites: frozenset[str] | None  # None: every site
-
-    def can_see(self, site_id: str) -> bool:
-        return self.sites is None or site_id in self.sites
-
-    @property
-    def actor(self) -> str:
-        """How audit entries name this caller."""
-        return f"{self.role.value}:{self.id}"
-
-    @property
-    def is_admin(self) -> bool:
-        return self.role is Role.ADMIN
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,11 +85,6 @@ class TokenRegistry:
         return found
 
 
-def valid_site_id(value: str) -> bool:
-    """A site id as tokens (and comment events) spell it: 1-128 of A-Z a-z 0-9 . _ -"""
-    return _SITE_RE.fullmatch(value) is not None
-
-
 def _identity(entry: Mapping[str, Any]) -> Identity:
     sites = entry["sites"]
     return Identity(
@@ -132,7 +98,7 @@ def _valid_sites(sites: object) -> bool:
     return (
         isinstance(sites, list)
         and bool(sites)
-        and all(isinstance(s, str) and (s == ALL_SITES or _SITE_RE.fullmatch(s)) for s in sites)
+        and all(isinstance(s, str) and (s == ALL_SITES or valid_site_id(s)) for s in sites)
     )
 
 

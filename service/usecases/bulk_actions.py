@@ -16,9 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from service.adapters.token_file import Identity
 from service.contracts import codec
-from service.domain.access import AccessDenied, require_moderator_of
+from service.domain.access import AccessDenied, Identity, require_moderator_of
 from service.domain.bulk import BulkAction, BulkItem, BulkStatus, ItemOutcome
 from service.domain.errors import ReviewNotFound, StoreUnavailable
 from service.domain.model import Action, ModeratorReason

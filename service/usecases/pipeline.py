@@ -39,7 +39,7 @@ from service.domain.policy import Policy, SitePolicy, decide
 from service.domain.review import Activity, ActivityQuery, AuthorKey, StoredComment
 from service.domain.rules import DecisionContext
 from service.domain.spot_check import spot_check
-from service.usecases.ports import Classifier, Clock, LanguageDetector
+from service.usecases.ports import BatchCounts, Classifier, Clock, LanguageDetector
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,9 @@ class BatchOutcome:
     dead: list[DeadLetter] = field(default_factory=list)
     shadow_actions: Counter[str] = field(default_factory=Counter)
     scoring_failures: int = 0
+
+    def counts(self) -> BatchCounts:
+        return BatchCounts(self.actions, self.dead_letters, self.scoring_failures)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,9 +4,12 @@ tests pass small fakes."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Protocol
+from pathlib import Path
+from typing import Any, Protocol
 
+from service.domain.access import Identity
 from service.domain.authors import AuthorMark, AuthorStatus
 from service.domain.bulk import BulkAction
 from service.domain.feedback import (
@@ -16,6 +19,7 @@ from service.domain.feedback import (
     ReporterStats,
 )
 from service.domain.model import Comment, Language, Scores
+from service.domain.policy import Policy
 from service.domain.review import (
     Activity,
     ActivityQuery,
@@ -35,8 +39,15 @@ from service.domain.review import (
 )
 from service.domain.spot_check import SpotCheckCounts
 
-if TYPE_CHECKING:
-    from service.usecases.pipeline import BatchOutcome
+
+@dataclass(frozen=True, slots=True)
+class BatchCounts:
+    """What one committed batch counts, for metrics: decisions by action, dead letters by
+    reason, and the comments the model failed to score."""
+
+    actions: Mapping[str, int]
+    dead_letters: Mapping[str, int]
+    scoring_failures: int = 0
 
 
 class Classifier(Protocol):
@@ -53,6 +64,34 @@ class LanguageDetector(Protocol):
     event loop, a batch at a time."""
 
     def detect(self, texts: Sequence[str]) -> list[Language]: ...
+
+
+class Authenticator(Protocol):
+    """Who holds a bearer token (the tokens file behind it): `None` for an unknown token.
+    Compares in constant time; never logs the token."""
+
+    def authenticate(self, bearer: str) -> Identity | None: ...
+
+
+class PromoteModel(Protocol):
+    """Makes the artifact directory `candidate` (version `version`) the live model at
+    `model_path`, keeping the previous one; returns where the new version now lives."""
+
+    def __call__(self, model_path: Path, candidate: Path, version: str) -> Path: ...
+
+
+class PolicySource(Protocol):
+    """Where the moderation policy is written (the TOML file). Reads block: callers run them
+    off the event loop."""
+
+    def read(self) -> tuple[Policy, Mapping[str, Any]]:
+        """The whole policy, compiled, with the raw tables it came from (for describing a
+        change); a policy with any problem raises `InvalidPolicy` naming every problem."""
+        ...
+
+    def describe_change(self, old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
+        """What differs between two raw tables, in one line for the audit log."""
+        ...
 
 
 class Clock(Protocol):
@@ -266,7 +305,7 @@ class PipelineMetrics(Protocol):
     """What the Kafka pipeline reports. The Prometheus adapter implements it."""
 
     def batch_committed(
-        self, outcome: BatchOutcome, processing_seconds: float, latencies: Sequence[float]
+        self, counts: BatchCounts, processing_seconds: float, latencies: Sequence[float]
     ) -> None: ...
 
     def consumer_lag(self, topic: str, partition: int, records: int) -> None: ...

@@ -6,8 +6,8 @@ refitted from human labels, so one site's moderators never move another site's s
 newest share of the labels is held back: each site's adjustment is kept only if it beats the
 shared model on that site's held-back labels (and does not contradict the shipped test splits),
 then the candidate is judged against the live model by the `PromotionRule`, and only a
-candidate that passes becomes the live model (see `model_registry.promote`); running services
-pick it up between batches.
+candidate that passes becomes the live model (through the `PromoteModel` port:
+`service.adapters.model_registry.promote`); running services pick it up between batches.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ from classifier.data import DEFAULT_DATA_DIR, Example, load_examples
 from classifier.model import write_artifact
 from classifier.sites import HeadOutcome, SiteLabel, SiteRule, adapt, fit_sites, site_summary
 from classifier.train import TrainConfig
-from service.adapters.model_registry import promote
 from service.domain.feedback import LabelledExample, ReasonSource, TrainingLabel
 from service.domain.learning import (
     HeadComparison,
@@ -40,7 +39,7 @@ from service.domain.learning import (
     suggest_thresholds,
 )
 from service.domain.model import Label, Scores
-from service.usecases.ports import LearningStore
+from service.usecases.ports import LearningStore, PromoteModel
 
 _POSITIVE = {Label.SPAM: TrainingLabel.SPAM, Label.ABUSE: TrainingLabel.ABUSE}
 
@@ -188,6 +187,7 @@ def retrain(
     labels: Sequence[LabelledExample],
     *,
     model_path: Path,
+    promote: PromoteModel,
     data_dir: Path = DEFAULT_DATA_DIR,
     rule: PromotionRule | None = None,
     site_rule: SiteRule | None = None,

@@ -10,10 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from service.adapters.token_file import Identity, Role
 from service.contracts import codec
 from service.domain.access import AccessDenied as AccessDenied  # noqa: PLC0414 - re-exported
-from service.domain.access import site_denied
+from service.domain.access import Identity, Role, site_denied
 from service.domain.authors import AuthorMark, AuthorStatus, NoAuthorStatus, author_audit_action
 from service.domain.errors import (
     AlreadyDecided,

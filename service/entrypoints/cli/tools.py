@@ -8,7 +8,7 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
 
-from service.entrypoints.kafka import pipeline_loop as kafka
+from service.adapters import kafka_support
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ async def create_topics(settings: Settings, partitions: int) -> int:
         settings.topic_reports,
         settings.topic_appeals,
     ]
-    created = await kafka.create_topics(settings.kafka_bootstrap, names, partitions)
+    created = await kafka_support.create_topics(settings.kafka_bootstrap, names, partitions)
     log.info("topics ready", extra={"topics": names, "created_topics": created})
     return 0
 

@@ -7,7 +7,8 @@ from typing import Final
 
 from aiohttp import web
 
-from service.adapters.token_file import Identity, TokenRegistry
+from service.adapters.token_file import TokenRegistry
+from service.domain.access import Identity
 from service.entrypoints.http.coral import CoralConfig
 from service.usecases.perspective.api import PerspectiveApi
 from service.usecases.policy_control import PolicyControl

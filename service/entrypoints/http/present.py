@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from service.adapters.token_file import Identity
 from service.contracts.codec import rfc3339
+from service.domain.access import Identity
 from service.domain.authors import AuthorMark
 from service.domain.bulk import BulkAction
 from service.domain.model import Scores, SubScore

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from service.adapters.token_file import Role
+from service.domain.access import Role
 from service.domain.errors import InvalidComment
 from service.entrypoints.cli.ops import spot_check_json
 from service.entrypoints.http import parse, present

@@ -17,15 +17,15 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError, UnknownTopicOrPartitionError
 from aiokafka.structs import ConsumerRecord
 
-from service.contracts.codec import SourceRecord, encode_dead_letter, unreadable_record
-from service.domain.errors import InvalidComment, StoreUnavailable
-from service.domain.feedback import FeedbackKind
-from service.entrypoints.kafka.pipeline_loop import (
+from service.adapters.kafka_support import (
     Backoff,
     retry_later,
     source_record,
     unless_stopped,
 )
+from service.contracts.codec import SourceRecord, encode_dead_letter, unreadable_record
+from service.domain.errors import InvalidComment, StoreUnavailable
+from service.domain.feedback import FeedbackKind
 from service.usecases.feedback import FeedbackHandler
 from service.usecases.ports import Clock, PipelineMetrics
 

@@ -15,37 +15,36 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import (
     IllegalStateError,
     KafkaError,
     ProducerFenced,
-    TopicAlreadyExistsError,
     UnknownTopicOrPartitionError,
 )
 from aiokafka.structs import ConsumerRecord
 
-from service.contracts.codec import SourceRecord, encode_dead_letter, unreadable_record
+from service.adapters.kafka_support import (
+    Backoff,
+    FatalKafkaError,
+    retry_later,
+    source_record,
+    unless_stopped,
+)
+from service.contracts.codec import encode_dead_letter, unreadable_record
 from service.domain.errors import (
     InvalidCommentReason,
-    ModerationError,
     StoreUnavailable,
 )
 from service.usecases.pipeline import BatchOutcome, Pipeline
 from service.usecases.ports import Clock, PipelineMetrics, ReviewStore
 
 log = logging.getLogger(__name__)
-
-
-class FatalKafkaError(ModerationError):
-    """A state that retrying cannot mend (e.g. another instance took our transactional id)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,24 +60,6 @@ class KafkaConfig:
     retry_max_seconds: float = 30.0
     session_timeout_ms: int = 10_000
     close_timeout_seconds: float = 10.0
-
-
-class Backoff:
-    """Exponential backoff with full jitter, capped."""
-
-    def __init__(self, initial: float, cap: float, rng: random.Random | None = None) -> None:
-        self._initial = initial
-        self._cap = cap
-        self._attempt = 0
-        self._rng = rng or random.Random()  # noqa: S311 - jitter, not security
-
-    def reset(self) -> None:
-        self._attempt = 0
-
-    def next_delay(self) -> float:
-        ceiling = min(self._cap, self._initial * 2.0**self._attempt)
-        self._attempt += 1
-        return ceiling / 2 + self._rng.uniform(0, ceiling / 2)
 
 
 Batch = Mapping[TopicPartition, Sequence[ConsumerRecord]]
@@ -128,61 +109,6 @@ class _FinishBatchBeforeRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
     async def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
         self._assignment.update(assigned)
         log.info("partitions assigned", extra={"partitions": _names(assigned)})
-
-
-def source_record(record: ConsumerRecord[bytes, bytes]) -> SourceRecord:
-    """The broker-independent view of a consumed record that the codec and DLQ use."""
-    return SourceRecord(
-        topic=record.topic,
-        partition=record.partition,
-        offset=record.offset,
-        timestamp_ms=record.timestamp,
-        key=record.key,
-        value=record.value,
-        headers=tuple(record.headers or ()),
-    )
-
-
-async def sleep_unless_stopped(stop: asyncio.Event, seconds: float) -> None:
-    """Sleep for ``seconds``, or until ``stop`` is set."""
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
-
-
-async def retry_later(
-    stop: asyncio.Event,
-    backoff: Backoff,
-    logger: logging.Logger,
-    event: str,
-    *,
-    extra: dict[str, object],
-) -> None:
-    """Say why a consumer retries and after how long, then wait that long (or until ``stop``)."""
-    delay = backoff.next_delay()
-    logger.warning(event, extra={**extra, "retry_in_seconds": round(delay, 2)})
-    await sleep_unless_stopped(stop, delay)
-
-
-async def unless_stopped(stop: asyncio.Event, work: Awaitable[object]) -> bool:
-    """Await ``work``, cancelling it if ``stop`` is set first.
-
-    True if ``work`` ran to its end (its own error is raised), False if it was cancelled.
-    Callers use it only where a cancellation loses nothing.
-    """
-    task = asyncio.ensure_future(work)
-    stopped = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stopped.cancel()
-        if not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-    if task.cancelled():
-        return False
-    task.result()
-    return True
 
 
 def _names(partitions: Sequence[TopicPartition]) -> list[str]:
@@ -499,7 +425,7 @@ class KafkaPipelineRunner:
         )
         now = self._clock.now()
         latencies = [(now - c.created_at).total_seconds() for c in outcome.stored if c.created_at]
-        self._metrics.batch_committed(outcome, computed.processing, latencies)
+        self._metrics.batch_committed(outcome.counts(), computed.processing, latencies)
         self._log_dead_letters(outcome)
 
     def _log_dead_letters(self, outcome: BatchOutcome) -> None:
@@ -524,22 +450,3 @@ class KafkaPipelineRunner:
             except (KafkaError, AssertionError, IllegalStateError):
                 continue  # revoked meanwhile
             self._metrics.consumer_lag(tp.topic, tp.partition, end - position)
-
-
-async def create_topics(
-    bootstrap: str, topics: Sequence[str], partitions: int, replication_factor: int = 1
-) -> list[str]:
-    """Create the topics that do not exist yet; returns the names it created."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        existing = set(await admin.list_topics())
-        missing = [t for t in topics if t not in existing]
-        if missing:
-            with contextlib.suppress(TopicAlreadyExistsError):  # a concurrent creator won
-                await admin.create_topics(
-                    [NewTopic(t, partitions, replication_factor) for t in missing]
-                )
-        return missing
-    finally:
-        await admin.close()

@@ -23,7 +23,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Final, TypeVar
 
-from service.adapters.token_file import Identity, Role, TokenRegistry, valid_site_id
+from service.domain.access import Identity, Role, valid_site_id
 from service.domain.errors import InvalidComment
 from service.domain.feedback import LabelledExample, ReasonSource, TrainingLabel, overturned
 from service.domain.language import given_language
@@ -44,6 +44,7 @@ from service.usecases.perspective.protocol import (
 )
 from service.usecases.perspective.spans import sentences, utf16_offsets
 from service.usecases.ports import (
+    Authenticator,
     Clock,
     LanguageDetector,
     LearningStore,
@@ -104,7 +105,7 @@ class _Languages:
 class PerspectiveApi:
     def __init__(
         self,
-        tokens: TokenRegistry,
+        tokens: Authenticator,
         moderator: SyncModerator,
         store: ReviewStore,
         labels: LearningStore,

@@ -38,8 +38,9 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from service.adapters.sql.store import SqlReviewStore
-from service.adapters.token_file import Identity, Role, TokenRegistry
+from service.adapters.token_file import TokenRegistry
 from service.bootstrap import build, http_app
+from service.domain.access import Identity, Role
 from service.domain.authors import AuthorMark, AuthorStatus
 from service.domain.bulk import BulkAction, BulkItem, BulkStatus
 from service.domain.model import (

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from service.adapters.kafka_support import create_topics
 from service.adapters.outbox import OutboxRelay
 from service.adapters.sql.store import SqlReviewStore
 from service.contracts.codec import decision_key, encode_decision
 from service.domain.model import Action, ModeratorReason
 from service.domain.review import ModeratorDecision, OutboxDraft, moderator_decision
-from service.entrypoints.kafka.pipeline_loop import create_topics
 from tests.fakes import FixedClock
 from tests.integration.service.test_review_store import stored
 from tests.kafka_helpers import BOOTSTRAP, ROOT, kcat_consume, wait_until

@@ -11,8 +11,8 @@ from datetime import timedelta
 import pytest
 
 from service.adapters.sql.store import SqlReviewStore
-from service.adapters.token_file import Identity, Role
 from service.contracts.codec import Limits, SourceRecord
+from service.domain.access import Identity, Role
 from service.domain.feedback import Feedback, FeedbackKind, FeedbackOutcome, NotRejected
 from service.domain.model import Action, ModeratorReason, ReasonCode
 from service.domain.policy import Policy, SitePolicy, Thresholds

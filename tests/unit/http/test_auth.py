@@ -9,14 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from service.adapters.token_file import (
-    Identity,
-    InvalidTokenSpec,
-    Role,
-    TokenRegistry,
-    TokensFileError,
-    add_token,
-)
+from service.adapters.token_file import InvalidTokenSpec, TokenRegistry, TokensFileError, add_token
+from service.domain.access import Identity, Role
 
 
 def test_added_token_authenticates_and_only_its_hash_is_stored(tmp_path: Path) -> None:

@@ -14,7 +14,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from yarl import URL
 
-from service.adapters.token_file import Identity, Role, TokenRegistry
+from service.adapters.token_file import TokenRegistry
+from service.domain.access import Identity, Role
 from service.domain.authors import AuthorStatus
 from service.entrypoints.http.app import build_app
 from service.entrypoints.http.openapi import document

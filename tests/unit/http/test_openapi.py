@@ -16,7 +16,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import CollectorRegistry
 
-from service.adapters.token_file import Role
+from service.domain.access import Role
 from service.domain.model import Action, ModeratorReason, ReasonCode
 from service.entrypoints.http import errors
 from service.entrypoints.http.app import build_app

@@ -12,7 +12,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from service.adapters.token_file import Identity, Role, TokenRegistry
+from service.adapters.token_file import TokenRegistry
+from service.domain.access import Identity, Role
 from service.entrypoints.http.app import app_runner
 from tests.fakes_store import InMemoryReviewStore, review_item
 from tests.http_helpers import ALICE, BOB, ROOT, app_over, bearer

@@ -8,7 +8,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from service.adapters.metrics import PrometheusMetrics
 from service.domain.review import QueueStats
-from service.usecases.pipeline import BatchOutcome
+from service.usecases.ports import BatchCounts
 
 
 def samples(metrics: PrometheusMetrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -26,15 +26,14 @@ def value(metrics: PrometheusMetrics, name: str, **labels: str) -> float:
 
 def test_a_committed_batch_counts_consumed_decisions_and_dead_letters() -> None:
     m = PrometheusMetrics()
-    outcome = BatchOutcome(
-        records=[],
+    counts = BatchCounts(
         actions=Counter({"approve": 5, "review": 2}),
         dead_letters=Counter({"invalid_json": 1}),
         scoring_failures=2,
     )
 
-    m.batch_committed(outcome, 0.02, [0.05, 0.2, -1.0])
-    m.batch_committed(BatchOutcome(records=[], actions=Counter({"reject": 1})), 0.01, [])
+    m.batch_committed(counts, 0.02, [0.05, 0.2, -1.0])
+    m.batch_committed(BatchCounts(actions=Counter({"reject": 1}), dead_letters={}), 0.01, [])
 
     assert value(m, "moderation_comments_consumed_total") == 9
     assert value(m, "moderation_batches_total") == 2

@@ -9,6 +9,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from aiohttp.web import Application, Request
 
 from classifier import normalize
+from service.adapters.policy_file import PolicyFile
 from service.domain.policy import Policy, SitePolicy, Thresholds
 from service.entrypoints.http.app import build_app
 from service.usecases.policy_control import PolicyControl
@@ -24,10 +25,8 @@ V2 = 'version = "v2"\n[defaults.thresholds.abuse]\nreject_at = 0.7\n'
 
 def control(path: Path | None, store: InMemoryReviewStore, seen: list[Policy]) -> PolicyControl:
     return PolicyControl(
-        path,
-        base=BASE,
+        None if path is None else PolicyFile(path, normalize, BASE),
         fallback=Policy("env-1", BASE),
-        normalize=normalize,
         store=store,
         clock=FixedClock(),
         on_change=seen.append,

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from service.entrypoints.kafka.pipeline_loop import (
+from service.adapters.kafka_support import (
     Backoff,
     retry_later,
     sleep_unless_stopped,

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from service.__main__ import main
-from service.adapters.token_file import Role, TokenRegistry
+from service.adapters.token_file import TokenRegistry
+from service.domain.access import Role
 
 
 @pytest.mark.parametrize(

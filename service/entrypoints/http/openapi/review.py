@@ -3,8 +3,8 @@ audit log, statistics and the policy reload."""
 
 from __future__ import annotations
 
-from service.adapters.token_file import Role
 from service.contracts.codec import COMMENT_SCHEMA
+from service.domain.access import Role
 from service.domain.model import Action, ModeratorReason, ReasonCode, SubScore
 from service.domain.review import QueueOrder, ReviewStatus
 from service.entrypoints.http import parse
