@@ -244,21 +244,21 @@ def _add_token(args: argparse.Namespace, settings: Settings) -> int:
 async def _run(args: argparse.Namespace, settings: Settings) -> int:  # noqa: PLR0911 - dispatch
     if args.command == "serve":
         return await _serve(args, settings)
-    from service.entrypoints.cli import ops, shadow_report, tools  # noqa: PLC0415 - keeps --help fast
+    from service.entrypoints.cli import replay, shadow_report, status, tools  # noqa: PLC0415
 
     if args.command == "create-topics":
         return await tools.create_topics(settings, args.partitions)
     if args.command == "feed":
         return await tools.feed(settings, args.file, malformed=args.malformed)
     if args.command == "status":
-        report = await ops.status(settings)
-        print(json.dumps(report, indent=2) if args.json else ops.format_status(report))
+        report = await status.status(settings)
+        print(json.dumps(report, indent=2) if args.json else status.format_status(report))
         return 0
     if args.command == "replay":
-        done = await ops.replay(
+        done = await replay.replay(
             settings, reason=args.reason, dry_run=args.dry_run, limit=args.limit
         )
-        print(ops.format_replay(done))
+        print(replay.format_replay(done))
         return 0
     if args.command == "shadow-report":
         shadow = await shadow_report.shadow_report(settings)

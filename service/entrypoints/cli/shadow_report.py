@@ -9,7 +9,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from service.entrypoints.cli.ops import read_to_end
+from service.entrypoints.cli.topic_reader import read_to_end
 from service.settings import Settings
 
 

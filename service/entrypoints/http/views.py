@@ -7,7 +7,7 @@ from aiohttp import web
 
 from service.domain.access import Role
 from service.domain.errors import InvalidComment
-from service.entrypoints.cli.ops import spot_check_json
+from service.entrypoints.cli.status import spot_check_json
 from service.entrypoints.http import parse, present
 from service.entrypoints.http.coral import (
     CoralRequestError,

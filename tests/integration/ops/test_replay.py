@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaProducer
 from service.contracts.codec import SourceRecord, encode_dead_letter
 from service.domain.errors import InvalidComment
 from service.domain.errors import InvalidCommentReason as R
-from service.entrypoints.cli.ops import REPLAYED_FROM, format_replay, replay
+from service.entrypoints.cli.replay import REPLAYED_FROM, format_replay, replay
 from service.settings import Settings
 from tests.kafka_helpers import BOOTSTRAP, KafkaTopics, end_offsets
 

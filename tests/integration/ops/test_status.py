@@ -13,7 +13,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from service.adapters.sql.store import SqlReviewStore
 from service.domain.model import Action, Reason, ReasonCode, Scores
 from service.domain.review import StoredComment
-from service.entrypoints.cli.ops import format_status, status
+from service.entrypoints.cli.status import format_status, status
 from service.settings import Settings
 from tests.kafka_helpers import BOOTSTRAP, KafkaTopics, end_offsets, kcat_produce
 
