@@ -195,11 +195,9 @@ async def _serve(args: argparse.Namespace, settings: Settings) -> int:
         from service.entrypoints.serve import workers  # noqa: PLC0415 - the supervisor loads no model
 
         return await workers.supervise(settings)
-    from service import bootstrap  # noqa: PLC0415
+    from service.entrypoints.serve import run  # noqa: PLC0415
 
-    return await bootstrap.serve(
-        settings, sock=None if args.worker is None else args.worker.socket()
-    )
+    return await run.serve(settings, sock=None if args.worker is None else args.worker.socket())
 
 
 def _rollback(model_path: Path, version: str | None) -> int:

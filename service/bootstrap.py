@@ -1,18 +1,16 @@
-"""The composition root: the one place that builds real adapters from `Settings`."""
+"""The composition root: the one place that builds real adapters from `Settings` and wires them
+to the use cases and the entrypoints. It runs nothing: `service/entrypoints/serve/run.py` runs
+what it builds."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import signal
-import socket
-from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 from aiohttp import web
 
@@ -28,14 +26,12 @@ from service.adapters.token_file import TokenRegistry
 from service.contracts.codec import Limits
 from service.domain.errors import InvalidPolicy, ModerationError, StoreFailed, StoreUnavailable
 from service.domain.policy import Policy
-from service.domain.spot_check import estimate
-from service.entrypoints.http.app import app_runner, build_app
+from service.entrypoints.http.app import build_app
 from service.entrypoints.http.coral import ApproveAnswer, BodyFormat, CoralConfig, StaffPolicy
 from service.entrypoints.http.keys import Readiness
 from service.entrypoints.kafka.feedback_loop import FeedbackConfig, FeedbackConsumer
 from service.entrypoints.kafka.pipeline_loop import KafkaConfig, KafkaPipelineRunner
 from service.settings import Settings
-from service.usecases.bulk_actions import run_applier
 from service.usecases.feedback import FeedbackHandler
 from service.usecases.perspective.api import PerspectiveApi, PerspectiveConfig
 from service.usecases.pipeline import Pipeline, Topics
@@ -194,7 +190,7 @@ def http_app(
     return app, moderator
 
 
-def _load_model(path: Path) -> ModelClassifier:
+def load_model(path: Path) -> ModelClassifier:
     try:
         model = ModelClassifier.load(path)
     except ModelLoadError as exc:
@@ -248,7 +244,7 @@ def check_tokens(registry: TokenRegistry, settings: Settings) -> None:
         )
 
 
-def _load_tokens(settings: Settings) -> TokenRegistry:
+def load_tokens(settings: Settings) -> TokenRegistry:
     registry = (
         TokenRegistry(())
         if settings.tokens_file is None
@@ -262,7 +258,7 @@ def _load_tokens(settings: Settings) -> TokenRegistry:
     return registry
 
 
-async def _open_store(settings: Settings, patience_seconds: float = 30.0) -> SqlReviewStore:
+async def open_store(settings: Settings, patience_seconds: float = 30.0) -> SqlReviewStore:
     """Open and migrate the store. A passing failure (the database is starting, or another
     instance holds it) is retried for a while; a lasting one stops the start."""
     store = SqlReviewStore.from_url(settings.database_url)
@@ -289,36 +285,25 @@ async def _open_store(settings: Settings, patience_seconds: float = 30.0) -> Sql
     return store
 
 
-async def serve(settings: Settings, *, sock: socket.socket | None = None) -> int:
-    """Run the pipeline, the outbox relay and the HTTP API until SIGTERM/SIGINT. The batch in
-    hand is committed before exit. SIGHUP reloads the policy file. The API listens on `sock`
-    when given (a worker of `serve --workers N`: see service/entrypoints/serve/workers.py), else
-    on the settings' host and port."""
-    model = _load_model(settings.model_path)
-    shadow = None if settings.shadow_model_path is None else _load_model(settings.shadow_model_path)
-    tokens = _load_tokens(settings)
-    store = await _open_store(settings)
-    try:
-        parts = build(settings, model, store, shadow_classifier=shadow)
-        await _serve(settings, parts, store, tokens, sock)
-    finally:
-        await store.close()
-    log.info("stopped")
-    return 0
+@dataclass(frozen=True, slots=True)
+class Loops:
+    """The background loops of one `serve` process, built but not started."""
+
+    pipeline: KafkaPipelineRunner
+    relay: OutboxRelay
+    watcher: ModelWatcher
+    feedback: FeedbackConsumer
 
 
-async def _serve(
+def loops(
     settings: Settings,
     parts: Components,
     store: SqlReviewStore,
-    tokens: TokenRegistry,
-    sock: socket.socket | None = None,
-) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    reloads: set[asyncio.Task[Any]] = set()
+    executor: ThreadPoolExecutor,
+    stop: asyncio.Event,
+) -> Loops:
+    """The Kafka pipeline (scoring on `executor`), the outbox relay, the model watcher and the
+    feedback consumer, each ending when `stop` is set."""
 
     def swapped(model: Classifier) -> None:
         parts.pipeline.set_classifier(model)
@@ -331,14 +316,6 @@ async def _serve(
         on_swap=swapped,
         every_seconds=settings.model_reload_seconds,
     )
-
-    def on_sighup() -> None:
-        for job in (_reload_quietly(parts.control), watcher.check()):
-            task: asyncio.Task[Any] = asyncio.create_task(job)
-            reloads.add(task)
-            task.add_done_callback(reloads.discard)
-
-    loop.add_signal_handler(signal.SIGHUP, on_sighup)
     relay = OutboxRelay(
         store,
         settings.kafka_bootstrap,
@@ -348,123 +325,30 @@ async def _serve(
         client_id=f"{settings.transactional_id}-outbox",
         metrics=parts.metrics,
     )
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="score") as executor:
-        pipeline = KafkaPipelineRunner(
-            parts.kafka,
-            parts.pipeline,
-            executor,
-            stop,
-            store=store,
-            metrics=parts.metrics,
-            clock=parts.clock,
-        )
-
-        async def readiness() -> dict[str, bool]:
-            try:
-                await store.ping()
-                store_ok = True
-            except (StoreUnavailable, StoreFailed):
-                store_ok = False
-            return {"model": True, "store": store_ok, "kafka": pipeline.consuming}
-
-        sync_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-score")
-        app, moderator = http_app(
-            settings, parts, store, tokens, sync_executor, readiness=readiness
-        )
-        runner = app_runner(app)
-        await runner.setup()
-        try:
-            await _listen(runner, settings, sock)
-            await _until_first_exits(
-                stop,
-                pipeline.run(),
-                relay.run(),
-                run_applier(parts.review.bulk, stop, on_applied=relay.notify),
-                refresh_queue_metrics(store, parts.metrics, parts.clock, stop),
-                watcher.run(stop),
-                FeedbackConsumer(
-                    FeedbackConfig(
-                        bootstrap=settings.kafka_bootstrap,
-                        reports_topic=settings.topic_reports,
-                        appeals_topic=settings.topic_appeals,
-                        group_id=f"{settings.group_id}-feedback",
-                        dead_letter_topic=settings.topic_dlq,
-                        client_id=f"{settings.transactional_id}-feedback",
-                        retry_max_seconds=settings.kafka_retry_max_seconds,
-                    ),
-                    FeedbackHandler(
-                        store,
-                        parts.clock,
-                        Limits(settings.max_text_chars, settings.max_message_bytes),
-                    ),
-                    parts.clock,
-                    stop,
-                    metrics=parts.metrics,
-                ).run(),
-            )
-        finally:
-            await runner.cleanup()
-            await moderator.drain()  # decisions already promised reach the outbox
-            sync_executor.shutdown(wait=True)
-
-
-async def _listen(
-    runner: web.AppRunner, settings: Settings, sock: socket.socket | None = None
-) -> None:
-    if sock is not None:
-        await web.SockSite(runner, sock).start()
-        host, port = sock.getsockname()[:2]
-        log.info("http listening", extra={"url": f"http://{host}:{port}/"})
-        return
-    site = web.TCPSite(runner, settings.http_host, settings.http_port)
-    try:
-        await site.start()
-    except OSError as exc:
-        raise StartupError(
-            f"cannot listen on {settings.http_host}:{settings.http_port}: {exc}"
-        ) from exc
-    log.info("http listening", extra={"url": f"http://{settings.http_host}:{settings.http_port}/"})
-
-
-async def _reload_quietly(control: PolicyControl) -> None:
-    """SIGHUP has no one to answer: the outcome goes to the log and the audit log."""
-    with contextlib.suppress(InvalidPolicy, StoreUnavailable):
-        await control.reload("signal:SIGHUP")
-
-
-async def refresh_queue_metrics(
-    store: ReviewStore,
-    metrics: PrometheusMetrics,
-    clock: Clock,
-    stop: asyncio.Event,
-    every_seconds: float = 5.0,
-) -> None:
-    """Queue depth, oldest age, outbox backlog and spot-check error rates, read from the store
-    every few seconds (they are shared by every instance, so any instance can report them)."""
-    while not stop.is_set():
-        try:
-            stats = await store.queue_stats(None)
-            backlog = await store.outbox_backlog()
-            metrics.queue(stats, clock.now().timestamp(), backlog)
-            metrics.spot_checks([estimate(c) for c in await store.spot_check_counts(None)])
-        except StoreUnavailable as exc:
-            log.warning("cannot read queue metrics", extra={"error": str(exc)})
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=every_seconds)
-
-
-async def _until_first_exits(stop: asyncio.Event, *jobs: Coroutine[Any, Any, None]) -> None:
-    """Run the jobs together. They return when `stop` is set; if one fails, the others are
-    stopped too and its error is raised."""
-    tasks = [asyncio.create_task(job) for job in jobs]
-    try:
-        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-        for task in done:
-            error = task.exception()
-            if error is not None:
-                raise error
-    finally:
-        stop.set()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    pipeline = KafkaPipelineRunner(
+        parts.kafka,
+        parts.pipeline,
+        executor,
+        stop,
+        store=store,
+        metrics=parts.metrics,
+        clock=parts.clock,
+    )
+    feedback = FeedbackConsumer(
+        FeedbackConfig(
+            bootstrap=settings.kafka_bootstrap,
+            reports_topic=settings.topic_reports,
+            appeals_topic=settings.topic_appeals,
+            group_id=f"{settings.group_id}-feedback",
+            dead_letter_topic=settings.topic_dlq,
+            client_id=f"{settings.transactional_id}-feedback",
+            retry_max_seconds=settings.kafka_retry_max_seconds,
+        ),
+        FeedbackHandler(
+            store, parts.clock, Limits(settings.max_text_chars, settings.max_message_bytes)
+        ),
+        parts.clock,
+        stop,
+        metrics=parts.metrics,
+    )
+    return Loops(pipeline, relay, watcher, feedback)

@@ -52,6 +52,7 @@ def test_classifier_never_imports_the_service() -> None:
     [
         "service.__main__",
         "service.bootstrap",
+        "service.entrypoints.serve.run",
         "service.usecases.pipeline",
         "service.entrypoints.kafka.pipeline_loop",
     ],
