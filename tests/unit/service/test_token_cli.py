@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from service.__main__ import main
 from service.adapters.token_file import TokenRegistry
 from service.domain.access import Role
+from service.entrypoints.cli.main import main
 
 
 @pytest.mark.parametrize(
