@@ -13,6 +13,7 @@ from service.entrypoints.http.openapi import (
     integrations,
     perspective,
     review,
+    review_schemas,
 )
 from service.entrypoints.http.openapi.shapes import Json
 from service.settings import DEFAULT_MAX_TEXT_CHARS
@@ -51,7 +52,7 @@ def document(*, max_text_chars: int = DEFAULT_MAX_TEXT_CHARS) -> Json:
                 **perspective.SECURITY_SCHEMES,
             },
             "schemas": errors.SCHEMAS
-            | review.SCHEMAS
+            | review_schemas.SCHEMAS
             | bulk.SCHEMAS
             | authors.SCHEMAS
             | integrations.schemas(max_text_chars)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from service.domain.bulk import BulkStatus, ItemOutcome
 from service.domain.model import ModeratorReason
 from service.entrypoints.http import parse
-from service.entrypoints.http.openapi.review import VERDICT
+from service.entrypoints.http.openapi.review_schemas import VERDICT
 from service.entrypoints.http.openapi.shapes import (
     COMMENT_ID,
     SITE_ID,
