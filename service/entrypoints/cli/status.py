@@ -19,8 +19,9 @@ from aiokafka.errors import KafkaError
 from service.adapters.sql.store import SqlReviewStore
 from service.contracts import codec
 from service.domain.errors import StoreUnavailable
-from service.domain.spot_check import SpotCheckEstimate, estimate
+from service.domain.spot_check import estimate
 from service.entrypoints.cli.topic_reader import OpsError, assigned_reader
+from service.entrypoints.http.present import spot_check_json
 from service.settings import Settings
 from service.usecases.ports import Clock
 
@@ -133,21 +134,6 @@ async def _store_status(settings: Settings, now: datetime) -> dict[str, Any]:
         "review_queue_total": sum(s.depth for s in stats),
         "outbox_backlog": backlog,
         "spot_checks": [spot_check_json(e) for e in spot],
-    }
-
-
-def spot_check_json(e: SpotCheckEstimate) -> dict[str, Any]:
-    """One site's estimate for one automatic action, as status and the API give it."""
-    return {
-        "site_id": e.site_id,
-        "auto_action": e.auto_action.value,
-        "kind": e.kind,
-        "checked": e.checked,
-        "overturned": e.overturned,
-        "waiting": e.waiting,
-        "rate": e.rate,
-        "low": None if e.interval is None else e.interval.low,
-        "high": None if e.interval is None else e.interval.high,
     }
 
 

@@ -17,6 +17,7 @@ from service.domain.review import (
     HistoryEntry,
     ReviewItem,
 )
+from service.domain.spot_check import SpotCheckEstimate
 from service.usecases.review_service import BulkResult, Detail, SiteStats
 
 Json = dict[str, Any]
@@ -174,4 +175,19 @@ def bulk_action(a: BulkAction) -> Json:
         "created_at": rfc3339(a.created_at),
         "apply_at": rfc3339(a.apply_at),
         "finished_at": _time(a.finished_at),
+    }
+
+
+def spot_check_json(e: SpotCheckEstimate) -> dict[str, Any]:
+    """One site's estimate for one automatic action, as status and the API give it."""
+    return {
+        "site_id": e.site_id,
+        "auto_action": e.auto_action.value,
+        "kind": e.kind,
+        "checked": e.checked,
+        "overturned": e.overturned,
+        "waiting": e.waiting,
+        "rate": e.rate,
+        "low": None if e.interval is None else e.interval.low,
+        "high": None if e.interval is None else e.interval.high,
     }

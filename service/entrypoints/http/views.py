@@ -7,7 +7,6 @@ from aiohttp import web
 
 from service.domain.access import Role
 from service.domain.errors import InvalidComment
-from service.entrypoints.cli.status import spot_check_json
 from service.entrypoints.http import parse, present
 from service.entrypoints.http.coral import (
     CoralRequestError,
@@ -28,6 +27,7 @@ from service.entrypoints.http.keys import (
     READINESS,
     REVIEW,
 )
+from service.entrypoints.http.present import spot_check_json
 from service.usecases.policy_control import NoPolicyFile
 from service.usecases.review_service import AccessDenied
 from service.usecases.sync_moderation import DecisionPending

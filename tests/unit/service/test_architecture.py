@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import grimp
 import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -41,6 +42,18 @@ def imported_modules(folder: Path) -> set[str]:
 
 def test_domain_imports_no_io_library() -> None:
     assert imported_modules(ROOT / "service" / "domain") & IO_LIBRARIES == set()
+
+
+def test_no_module_of_the_service_imports_itself_through_others() -> None:
+    # Between packages, `lint-imports` (pyproject.toml) keeps the layers; this is the module level.
+    graph = grimp.build_graph("service")
+    cycles = sorted(
+        (importer, imported)
+        for importer in graph.modules
+        for imported in graph.find_modules_directly_imported_by(importer)
+        if graph.chain_exists(imported, importer)
+    )
+    assert cycles == []
 
 
 def test_classifier_never_imports_the_service() -> None:

@@ -23,7 +23,8 @@ from service.domain.spot_check import (
     verdict_publishes,
     wilson_interval,
 )
-from service.entrypoints.cli.status import format_status, spot_check_json
+from service.entrypoints.cli.status import format_status
+from service.entrypoints.http.present import spot_check_json
 
 BASE = SitePolicy(Thresholds(0.5, 0.9), Thresholds(0.5, 0.9))
 
