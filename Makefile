@@ -67,8 +67,8 @@ needs:
 test: needs venv lint typecheck kafka-up pg-up
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# The committed snapshot of the OpenAPI document; tests/unit/http/test_openapi.py fails when
-# it differs from what the code builds.
+# The committed snapshot of the OpenAPI document; tests/unit/entrypoints/http/test_openapi.py
+# fails when it differs from what the code builds.
 openapi: venv
 	@mkdir -p docs
 	$(BIN)/python -m service.entrypoints.http.openapi docs/openapi.json

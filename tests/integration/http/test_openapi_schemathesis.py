@@ -245,7 +245,7 @@ def test_api_conforms_to_its_openapi_document(
 ) -> None:
     operations = [result.ok() for result in api_schema.get_all_operations()]
     # schemathesis parsed every operation of the document (none silently dropped); that the
-    # document and the router agree is tests/unit/http's concern
+    # document and the router agree is tests/unit/entrypoints/http's concern
     parsed = {(op.method.upper(), op.path) for op in operations}
     assert parsed == {
         (method.upper(), path)

@@ -195,7 +195,8 @@ def _other_site_request(method: str, path: str) -> tuple[URL, dict[str, Any] | N
 NO_SITE_ROUTES = {
     ("GET", "/api/v1/openapi.json"),
     ("GET", "/api/v1/me"),
-    # the site is the stored action's: tests/unit/http/test_bulk_actions_api.py covers them
+    # the site is the stored action's: tests/unit/entrypoints/http/test_bulk_actions_api.py
+    # covers them
     ("GET", "/api/v1/bulk-actions/{action_id}"),
     ("POST", "/api/v1/bulk-actions/{action_id}/undo"),
 }

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from service.entrypoints.http.openapi.shapes import Json, closed, enum, ok, ref
 
-# The stable codes of the error body; tests/unit/http/test_openapi.py checks that every
-# code the HTTP layer raises is here.
+# The stable codes of the error body; tests/unit/entrypoints/http/test_openapi.py checks that
+# every code the HTTP layer raises is here.
 ERROR_CODES = (
     "invalid_json",
     "invalid_request",

@@ -30,7 +30,7 @@ from tests.fakes import FixedClock
 from tests.fakes_store import InMemoryReviewStore
 from tests.http_helpers import ROOT, bearer, registry
 
-ROOT_DIR: Final = Path(__file__).resolve().parents[3]
+ROOT_DIR: Final = Path(__file__).resolve().parents[4]
 SNAPSHOT: Final = ROOT_DIR / "docs" / "openapi.json"
 
 # Routes the app serves that the document leaves out on purpose, each with the reason.
