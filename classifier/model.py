@@ -528,10 +528,10 @@ def write_artifact(out_dir: Path, params: ModelParams, metadata: Mapping[str, An
             out_dir.rename(old)
         tmp.rename(out_dir)
         if old is not None:
-            if (
-                old.is_symlink()
-            ):  # a promoted model (see service/adapters/model_registry.py): the link
-                old.unlink()  # goes, the version it pointed at stays
+            # a promoted model (see service/adapters/model_registry.py): the link goes, the
+            # version it pointed at stays
+            if old.is_symlink():
+                old.unlink()
             else:
                 shutil.rmtree(old, ignore_errors=True)
     except BaseException:
