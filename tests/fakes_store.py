@@ -153,8 +153,26 @@ class InMemoryReviewStore:
 
     async def record_decisions(self, comments: Sequence[StoredComment]) -> None:
         self._check()
-        for c in comments:
+        for c in map(_cleaned, comments):
             self.stored.setdefault((c.site_id, c.comment_id), c)
+            self.decided.setdefault(
+                (c.site_id, c.comment_id),
+                AutoDecision(
+                    Decision(
+                        c.comment_id,
+                        c.site_id,
+                        c.action,
+                        c.scores,
+                        c.reasons,
+                        c.model_version,
+                        c.policy_version,
+                        language=None
+                        if c.language is None
+                        else replace(c.language, confidence=None),  # as the SQL store keeps it
+                    ),
+                    c.decided_at,
+                ),
+            )
             queued = (c.action is Action.REVIEW and c.queued) or c.spot_check is not None
             if queued and (c.site_id, c.comment_id) not in self.items:
                 self.add(
@@ -181,21 +199,6 @@ class InMemoryReviewStore:
         key = (comment.site_id, comment.comment_id)
         if key in self.decided:
             return False
-        self.decided[key] = AutoDecision(
-            Decision(
-                comment.comment_id,
-                comment.site_id,
-                comment.action,
-                comment.scores,
-                comment.reasons,
-                comment.model_version,
-                comment.policy_version,
-                language=None
-                if comment.language is None
-                else replace(comment.language, confidence=None),  # as the SQL store keeps it
-            ),
-            comment.decided_at,
-        )
         await self.record_decisions([comment])
         self._enqueue(outbox, comment.decided_at)
         return True
@@ -205,11 +208,29 @@ class InMemoryReviewStore:
         return self.decided.get((site_id, comment_id))
 
     async def activity(self, query: ActivityQuery) -> Activity:
-        """No history: the fake keeps only review items (the SQL store has the real thing);
-        the statuses of the authors asked about, as the SQL store reads them."""
+        """The stored comments of the batch's authors and texts, the batch's own left out,
+        and the statuses of the authors asked about, as the SQL store reads them."""
         self._check()
+        batch, authors, hashes = set(query.exclude), set(query.authors), set(query.hashes)
+        prior: dict[tuple[str, str], int] = {}
+        recent: dict[tuple[str, str], list[datetime]] = {}
+        texts: dict[str, list[tuple[str, datetime]]] = {}
+        for key, c in self.stored.items():
+            mine = (c.site_id, c.author_id) if c.author_id is not None else None
+            if mine in authors and mine is not None:
+                # the SQL store counts every row, then takes the batch's own back off
+                prior[mine] = prior.get(mine, 0) + (key not in batch)
+                if key not in batch and c.decided_at >= query.flood_since:
+                    recent.setdefault(mine, []).append(c.decided_at)
+            if c.text_hash in hashes and key not in batch and c.decided_at >= query.campaign_since:
+                texts.setdefault(c.text_hash, []).append((c.campaign_author or "", c.decided_at))
         marks = {k: m.status for k in query.statuses if (m := self.author_marks.get(k))}
-        return Activity(statuses=marks)
+        return Activity(
+            prior=prior,
+            recent={k: tuple(v) for k, v in recent.items()},
+            texts={k: tuple(v) for k, v in texts.items()},
+            statuses=marks,
+        )
 
     def _pending(self, sites: frozenset[str] | None) -> list[ReviewItem]:
         return sorted(
@@ -373,10 +394,24 @@ class InMemoryReviewStore:
         self, site_id: str, author_id: str, *, limit: int = 20, before: datetime | None = None
     ) -> list[HistoryEntry]:
         self._check()
-        entries = sorted(
-            self.history.get((site_id, author_id), []), key=lambda h: h.decided_at, reverse=True
-        )
+        given = self.history.get((site_id, author_id), [])  # set by a test directly
+        named = {h.comment_id for h in given}
+        keys = {k for k, c in self.stored.items() if k[0] == site_id and c.author_id == author_id}
+        keys |= {k for k, i in self.items.items() if k[0] == site_id and i.author_id == author_id}
+        derived = [
+            HistoryEntry(
+                s.comment_id, s.text, self._created(k), s.action, s.decided_by, s.decided_at
+            )
+            for k in sorted(keys)
+            if k[1] not in named and (s := await self.comment_summary(*k)) is not None
+        ]
+        entries = sorted(given + derived, key=lambda h: (-h.decided_at.timestamp(), h.comment_id))
         return [h for h in entries if before is None or h.decided_at < before][:limit]
+
+    def _created(self, key: tuple[str, str]) -> datetime | None:
+        stored = self.stored.get(key)
+        item = self.items.get(key)
+        return stored.created_at if stored is not None else item.created_at if item else None
 
     async def author_statuses(
         self,
@@ -674,3 +709,21 @@ class InMemoryReviewStore:
             now=now,
         )
         return applied
+
+
+def _cleaned(c: StoredComment) -> StoredComment:
+    """PostgreSQL text cannot hold NUL: the SQL stores keep U+FFFD instead, and so does this."""
+
+    def clean(value: str | None) -> str | None:
+        return None if value is None else value.replace("\x00", "\ufffd")
+
+    return replace(
+        c,
+        text=c.text.replace("\x00", "\ufffd"),
+        author_id=clean(c.author_id),
+        author_name=clean(c.author_name),
+        thread_id=clean(c.thread_id),
+        parent_id=clean(c.parent_id),
+        thread_url=clean(c.thread_url),
+        thread_title=clean(c.thread_title),
+    )

@@ -10,6 +10,7 @@ from enum import StrEnum
 
 from service.domain.errors import ModerationError
 from service.domain.model import Action, ModeratorReason
+from service.domain.review import ModeratorDecision
 
 
 class BulkStatus(StrEnum):
@@ -51,6 +52,18 @@ class BulkAction:
     @property
     def comment_ids(self) -> tuple[str, ...]:
         return tuple(i.comment_id for i in self.items)
+
+    def verdict(self, comment_id: str) -> ModeratorDecision:
+        """This action's decision on one of its items, as if the moderator had made it alone."""
+        return ModeratorDecision(
+            site_id=self.site_id,
+            comment_id=comment_id,
+            action=self.action,
+            reason=self.reason,
+            note=self.note,
+            moderator_id=self.moderator_id,
+            reason_given=self.reason_given,
+        )
 
     def undoable(self, now: datetime) -> bool:
         return self.status is BulkStatus.PENDING and now < self.apply_at

@@ -23,7 +23,6 @@ from service.domain.errors import ReviewNotFound, StoreUnavailable
 from service.domain.model import Action, ModeratorReason
 from service.domain.review import (
     InvalidModeratorDecision,
-    ModeratorDecision,
     OutboxDraft,
     ReviewStatus,
     moderator_decision,
@@ -146,15 +145,7 @@ class BulkActions:
                 continue
             if item.status is not ReviewStatus.PENDING:
                 continue
-            verdict = ModeratorDecision(
-                site_id=action.site_id,
-                comment_id=comment_id,
-                action=action.action,
-                reason=action.reason,
-                note=action.note,
-                moderator_id=action.moderator_id,
-                reason_given=action.reason_given,
-            )
+            verdict = action.verdict(comment_id)
             event_id = str(uuid.uuid4())
             drafts[comment_id] = OutboxDraft(
                 event_id=event_id,

@@ -215,15 +215,7 @@ def apply(
     outcomes: dict[str, ItemOutcome] = {}
     for comment_id in sorted(set(action.comment_ids)):  # the creation's lock order
         draft = drafts.get(comment_id)
-        verdict = ModeratorDecision(
-            site_id=action.site_id,
-            comment_id=comment_id,
-            action=action.action,
-            reason=action.reason,
-            note=action.note,
-            moderator_id=action.moderator_id,
-            reason_given=action.reason_given,
-        )
+        verdict = action.verdict(comment_id)
         if draft is None:  # the item was gone when the drafts were made
             outcomes[comment_id] = ItemOutcome.NOT_FOUND
             continue

@@ -1,9 +1,11 @@
-"""One test suite, run against SQLite and PostgreSQL (the `database_url` fixture)."""
+"""One test suite, run against SQLite, PostgreSQL and the in-memory fake the HTTP tests use
+(`any_store`); the migration tests only against the two databases (`sql_store`)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -21,9 +23,25 @@ from service.domain.review import (
     ReviewStatus,
     StoredComment,
 )
+from service.ports import ReviewStore
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 LEASE = timedelta(minutes=10)
+
+
+@pytest.fixture
+def store(any_store: ReviewStore) -> ReviewStore:
+    return any_store
+
+
+@pytest.fixture
+async def sql_store(database_url: str) -> AsyncIterator[SqlReviewStore]:
+    s = SqlReviewStore.from_url(database_url)
+    await s.migrate()
+    yield s
+    await s.close()
+
+
 HOSTILE = "<img src=x onerror=\"alert('x')\">'; DROP TABLE comments; -- \u202e\U0001f600"
 
 
@@ -67,10 +85,10 @@ def draft(cid: str, n: int = 0) -> OutboxDraft:
     return OutboxDraft(f"evt-{cid}-{n}", "comment-decisions", f"herald:{cid}".encode(), b"{}")
 
 
-async def test_migrations_apply_once_and_can_run_again(store: SqlReviewStore) -> None:
-    await store.migrate()
+async def test_migrations_apply_once_and_can_run_again(sql_store: SqlReviewStore) -> None:
+    await sql_store.migrate()
 
-    assert await store.schema_version() == MIGRATIONS[-1][0]
+    assert await sql_store.schema_version() == MIGRATIONS[-1][0]
 
 
 async def test_instances_starting_together_migrate_a_fresh_database_once(
@@ -88,7 +106,7 @@ async def test_instances_starting_together_migrate_a_fresh_database_once(
     assert versions == {MIGRATIONS[-1][0]}
 
 
-async def test_only_review_decisions_enter_the_queue(store: SqlReviewStore) -> None:
+async def test_only_review_decisions_enter_the_queue(store: ReviewStore) -> None:
     await store.record_decisions(
         [stored("a"), stored("b", action=Action.APPROVE), stored("c", action=Action.REJECT)]
     )
@@ -105,7 +123,7 @@ async def test_only_review_decisions_enter_the_queue(store: SqlReviewStore) -> N
         await store.get_item("herald", "b")
 
 
-async def test_recording_is_idempotent_and_never_undoes_a_moderator(store: SqlReviewStore) -> None:
+async def test_recording_is_idempotent_and_never_undoes_a_moderator(store: ReviewStore) -> None:
     await store.record_decisions([stored("a"), stored("b")])
     await store.decide(verdict("a"), draft("a"), now=T0 + timedelta(minutes=1))
 
@@ -118,7 +136,7 @@ async def test_recording_is_idempotent_and_never_undoes_a_moderator(store: SqlRe
 
 
 async def test_sub_scores_and_the_language_are_kept_with_the_decision(
-    store: SqlReviewStore,
+    store: ReviewStore,
 ) -> None:
     sub = Scores(spam=0.1, abuse=0.7, severe_toxicity=0.05, threat=0.91, profanity=0.0)
     french = Language("fr", detected=True, confidence=0.99)
@@ -143,14 +161,14 @@ async def test_sub_scores_and_the_language_are_kept_with_the_decision(
     assert (plain.scores, plain.language) == (Scores(spam=0.6, abuse=0.1), None)
 
 
-async def test_hostile_text_is_stored_and_returned_unchanged(store: SqlReviewStore) -> None:
+async def test_hostile_text_is_stored_and_returned_unchanged(store: ReviewStore) -> None:
     await store.record_decisions([stored("a", text=HOSTILE), stored("nul", text="a\x00b")])
 
     assert (await store.get_item("herald", "a")).text == HOSTILE
     assert (await store.get_item("herald", "nul")).text == "a\ufffdb"
 
 
-async def test_queue_filters_by_site_reason_and_age(store: SqlReviewStore) -> None:
+async def test_queue_filters_by_site_reason_and_age(store: ReviewStore) -> None:
     await store.record_decisions(
         [
             stored("old", at=T0),
@@ -176,7 +194,7 @@ async def test_queue_filters_by_site_reason_and_age(store: SqlReviewStore) -> No
     assert await ids(sites=None, reason="_pam_uncertain") == []
 
 
-async def test_cursor_pagination_visits_every_item_once(store: SqlReviewStore) -> None:
+async def test_cursor_pagination_visits_every_item_once(store: ReviewStore) -> None:
     await store.record_decisions(
         [stored(f"c{n:02d}", at=T0 + timedelta(seconds=n // 3)) for n in range(23)]
     )
@@ -196,12 +214,12 @@ async def test_cursor_pagination_visits_every_item_once(store: SqlReviewStore) -
 
 
 @pytest.mark.parametrize("cursor", ["garbage!", "W10", "WyJhIiwgMV0"])
-async def test_a_cursor_the_api_did_not_make_is_refused(store: SqlReviewStore, cursor: str) -> None:
+async def test_a_cursor_the_api_did_not_make_is_refused(store: ReviewStore, cursor: str) -> None:
     with pytest.raises(InvalidCursor):
         await store.list_queue(None, now=T0, cursor=cursor)
 
 
-async def test_claims_hand_items_out_oldest_first_without_overlap(store: SqlReviewStore) -> None:
+async def test_claims_hand_items_out_oldest_first_without_overlap(store: ReviewStore) -> None:
     await store.record_decisions([stored(f"c{n}", at=T0 + timedelta(seconds=n)) for n in range(5)])
 
     alice = await store.claim("herald", "alice", 2, order=QueueOrder.OLDEST, lease=LEASE, now=T0)
@@ -216,7 +234,7 @@ async def test_claims_hand_items_out_oldest_first_without_overlap(store: SqlRevi
     )
 
 
-async def test_claims_by_risk_take_the_highest_score_first(store: SqlReviewStore) -> None:
+async def test_claims_by_risk_take_the_highest_score_first(store: ReviewStore) -> None:
     await store.record_decisions(
         [stored("low", spam=0.55), stored("high", abuse=0.85), stored("mid", spam=0.7)]
     )
@@ -226,7 +244,7 @@ async def test_claims_by_risk_take_the_highest_score_first(store: SqlReviewStore
     assert [i.comment_id for i in claimed] == ["high", "mid", "low"]
 
 
-async def test_an_expired_lease_returns_items_to_the_queue(store: SqlReviewStore) -> None:
+async def test_an_expired_lease_returns_items_to_the_queue(store: ReviewStore) -> None:
     await store.record_decisions([stored("a")])
     await store.claim("herald", "alice", 1, order=QueueOrder.OLDEST, lease=LEASE, now=T0)
 
@@ -243,7 +261,7 @@ async def test_an_expired_lease_returns_items_to_the_queue(store: SqlReviewStore
     assert [(i.comment_id, i.claimed_by) for i in again] == [("a", "bob")]
 
 
-async def test_release_gives_back_only_the_moderators_own_claims(store: SqlReviewStore) -> None:
+async def test_release_gives_back_only_the_moderators_own_claims(store: ReviewStore) -> None:
     await store.record_decisions([stored("a"), stored("b")])
     await store.claim("herald", "alice", 1, order=QueueOrder.OLDEST, lease=LEASE, now=T0)
     await store.claim("herald", "bob", 1, order=QueueOrder.OLDEST, lease=LEASE, now=T0)
@@ -253,7 +271,7 @@ async def test_release_gives_back_only_the_moderators_own_claims(store: SqlRevie
     assert (await store.get_item("herald", "b")).claimed_by == "bob"
 
 
-async def test_a_decision_writes_item_outbox_and_audit_together(store: SqlReviewStore) -> None:
+async def test_a_decision_writes_item_outbox_and_audit_together(store: ReviewStore) -> None:
     await store.record_decisions([stored("a")])
     when = T0 + timedelta(minutes=3)
 
@@ -279,7 +297,7 @@ async def test_a_decision_writes_item_outbox_and_audit_together(store: SqlReview
     assert (await store.list_queue(None, now=when)).items == ()
 
 
-async def test_a_second_decision_is_refused_and_writes_nothing(store: SqlReviewStore) -> None:
+async def test_a_second_decision_is_refused_and_writes_nothing(store: ReviewStore) -> None:
     await store.record_decisions([stored("a")])
     await store.decide(verdict("a", "alice"), draft("a"), now=T0)
 
@@ -291,7 +309,7 @@ async def test_a_second_decision_is_refused_and_writes_nothing(store: SqlReviewS
     assert (await store.get_item("herald", "a")).decision is Action.REJECT
 
 
-async def test_deciding_an_item_another_moderator_holds_is_refused(store: SqlReviewStore) -> None:
+async def test_deciding_an_item_another_moderator_holds_is_refused(store: ReviewStore) -> None:
     await store.record_decisions([stored("a")])
     await store.claim("herald", "alice", 1, order=QueueOrder.OLDEST, lease=LEASE, now=T0)
 
@@ -302,7 +320,7 @@ async def test_deciding_an_item_another_moderator_holds_is_refused(store: SqlRev
     assert item.decided_by == "moderator:bob"
 
 
-async def test_deciding_unknown_or_unqueued_comments_is_not_found(store: SqlReviewStore) -> None:
+async def test_deciding_unknown_or_unqueued_comments_is_not_found(store: ReviewStore) -> None:
     await store.record_decisions([stored("approved", action=Action.APPROVE)])
 
     for cid in ("missing", "approved"):
@@ -311,7 +329,7 @@ async def test_deciding_unknown_or_unqueued_comments_is_not_found(store: SqlRevi
     assert await store.outbox_pending(10) == []
 
 
-async def test_author_history_lists_every_decision_newest_first(store: SqlReviewStore) -> None:
+async def test_author_history_lists_every_decision_newest_first(store: ReviewStore) -> None:
     await store.record_decisions(
         [
             stored("first", action=Action.APPROVE, at=T0),
@@ -336,7 +354,7 @@ async def test_author_history_lists_every_decision_newest_first(store: SqlReview
     assert [h.comment_id for h in older] == ["first"]
 
 
-async def test_queue_stats_count_depth_claims_and_oldest(store: SqlReviewStore) -> None:
+async def test_queue_stats_count_depth_claims_and_oldest(store: ReviewStore) -> None:
     await store.record_decisions(
         [
             stored("a", at=T0),
@@ -355,7 +373,7 @@ async def test_queue_stats_count_depth_claims_and_oldest(store: SqlReviewStore) 
     assert [s.site_id for s in await store.queue_stats(frozenset({"tech-blog"}))] == ["tech-blog"]
 
 
-async def test_outbox_records_leave_the_pending_list_once_sent(store: SqlReviewStore) -> None:
+async def test_outbox_records_leave_the_pending_list_once_sent(store: ReviewStore) -> None:
     await store.record_decisions([stored(c) for c in "abc"])
     for c in "abc":
         await store.decide(verdict(c), draft(c), now=T0)
@@ -369,7 +387,7 @@ async def test_outbox_records_leave_the_pending_list_once_sent(store: SqlReviewS
     assert await store.outbox_backlog() == 1
 
 
-async def test_audit_log_pages_newest_first_and_filters_by_site(store: SqlReviewStore) -> None:
+async def test_audit_log_pages_newest_first_and_filters_by_site(store: ReviewStore) -> None:
     for n in range(7):
         await store.add_audit(
             "admin:root",
@@ -390,7 +408,7 @@ async def test_audit_log_pages_newest_first_and_filters_by_site(store: SqlReview
 
 
 async def test_activity_reports_authors_and_texts_without_the_batch_itself(
-    store: SqlReviewStore,
+    store: ReviewStore,
 ) -> None:
     def comment(cid: str, author: str, minutes: int, digest: str = "h1") -> StoredComment:
         return replace(

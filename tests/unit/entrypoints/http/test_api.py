@@ -450,6 +450,8 @@ async def test_detail_holds_scores_reasons_and_the_authors_history(
     assert body["item"]["risk"] == 0.8
     assert body["item"]["reasons"][0]["code"] == "spam_uncertain"
     assert [(h["comment_id"], h["action"]) for h in body["history"]] == [
+        ("c-2", "review"),  # the item itself and the author's other waiting one, as the
+        ("c-1", "review"),  # SQL stores list them
         ("old-2", "reject"),
         ("old-1", "approve"),
     ]
