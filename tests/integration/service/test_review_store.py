@@ -23,7 +23,7 @@ from service.domain.review import (
     ReviewStatus,
     StoredComment,
 )
-from service.ports import ReviewStore
+from service.usecases.ports import ReviewStore
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 LEASE = timedelta(minutes=10)
