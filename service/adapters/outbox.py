@@ -16,7 +16,7 @@ from aiokafka.errors import KafkaError
 
 from service.adapters.kafka_support import Backoff
 from service.domain.errors import StoreUnavailable
-from service.usecases.ports import Clock, PipelineMetrics, ReviewStore
+from service.usecases.ports import Clock, OutboxStore, PipelineMetrics
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 class OutboxRelay:
     def __init__(
         self,
-        store: ReviewStore,
+        store: OutboxStore,
         bootstrap: str,
         clock: Clock,
         stop: asyncio.Event,

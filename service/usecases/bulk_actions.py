@@ -27,7 +27,7 @@ from service.domain.review import (
     ReviewStatus,
     moderator_decision,
 )
-from service.usecases.ports import Clock, ReviewMetrics, ReviewStore
+from service.usecases.ports import BulkActionStore, Clock, ReviewMetrics
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class BulkRequest:
 class BulkActions:
     def __init__(
         self,
-        store: ReviewStore,
+        store: BulkActionStore,
         clock: Clock,
         *,
         decisions_topic: str,

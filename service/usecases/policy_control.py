@@ -10,7 +10,7 @@ from typing import Any
 
 from service.domain.errors import InvalidPolicy
 from service.domain.policy import Policy
-from service.usecases.ports import Clock, PolicySource, ReviewStore
+from service.usecases.ports import AuditLog, Clock, PolicySource
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ class PolicyControl:
         source: PolicySource | None,
         *,
         fallback: Policy,
-        store: ReviewStore,
+        store: AuditLog,
         clock: Clock,
         on_change: Callable[[Policy], None],
     ) -> None:

@@ -98,8 +98,17 @@ class Clock(Protocol):
     def now(self) -> datetime: ...
 
 
-class BulkActionStore(Protocol):
-    """Bulk actions held for their undo window (`ReviewStore` includes it)."""
+class ItemReader(Protocol):
+    """One item of the review queue (the bulk actions read their items with it)."""
+
+    async def get_item(self, site_id: str, comment_id: str) -> ReviewItem:
+        """Any stored comment that went to review (pending or decided); `ReviewNotFound`
+        otherwise."""
+        ...
+
+
+class BulkActionStore(ItemReader, Protocol):
+    """Bulk actions held for their undo window, and the items they hold."""
 
     async def create_bulk(self, action: BulkAction, *, hold_until: datetime) -> BulkAction:
         """In one transaction: store the pending action, claim each of its items for its
@@ -139,10 +148,8 @@ class BulkActionStore(Protocol):
         ...
 
 
-class ReviewStore(BulkActionStore, Protocol):
-    """The review queue, the comment history and the decision outbox. Two adapters (SQLite,
-    PostgreSQL) pass the same test suite. Every method may raise `StoreUnavailable`
-    (transient); the domain errors say what is wrong with a request."""
+class StoreLifecycle(Protocol):
+    """Schema, connections and health: what the composition root and `/readyz` use."""
 
     async def migrate(self) -> None:
         """Apply the versioned schema migrations not yet applied. Safe to call on every start
@@ -152,6 +159,11 @@ class ReviewStore(BulkActionStore, Protocol):
 
     async def ping(self) -> None:
         """Raise `StoreUnavailable` unless the database answers."""
+
+
+class DecisionLog(Protocol):
+    """The automatic decisions: what the Kafka pipeline, `/api/v1/moderate` and the
+    Perspective-compatible API record and read."""
 
     async def record_decisions(self, comments: Sequence[StoredComment]) -> None:
         """Store automatically decided comments; `review` ones join the queue. Idempotent on
@@ -173,6 +185,10 @@ class ReviewStore(BulkActionStore, Protocol):
         window) and texts (who posted each within the campaign window), shared by every
         instance; the batch's own comments are left out."""
         ...
+
+
+class ReviewQueue(ItemReader, Protocol):
+    """The queue the moderators work: listing, claims, decisions, an item's context."""
 
     async def list_queue(
         self,
@@ -219,16 +235,27 @@ class ReviewStore(BulkActionStore, Protocol):
         `AlreadyDecided`, or `ClaimedByOther` (another moderator holds an unexpired lease)."""
         ...
 
-    async def get_item(self, site_id: str, comment_id: str) -> ReviewItem:
-        """Any stored comment that went to review (pending or decided); `ReviewNotFound`
-        otherwise."""
-        ...
-
     async def author_history(
         self, site_id: str, author_id: str, *, limit: int = 20, before: datetime | None = None
     ) -> list[HistoryEntry]:
         """The author's comments on this site, newest decision first."""
         ...
+
+    async def comment_summary(self, site_id: str, comment_id: str) -> CommentSummary | None:
+        """Any stored comment of this site (decided automatically or by a moderator, or
+        waiting: `review`), or None: the parent an item answers."""
+        ...
+
+    async def author_counts(self, site_id: str, author_id: str) -> AuthorCounts:
+        """All the author's comments on this site by their latest decision, and how many of
+        them readers reported."""
+        ...
+
+    async def queue_stats(self, sites: frozenset[str] | None) -> list[QueueStats]: ...
+
+
+class AuthorStatusStore(Protocol):
+    """Authors trusted or blocked on a site by its moderators."""
 
     async def author_statuses(
         self,
@@ -255,15 +282,9 @@ class ReviewStore(BulkActionStore, Protocol):
         """Lift the author's status on the site, with an audit entry; returns the status
         lifted, or None (and nothing is written) if there was none."""
 
-    async def comment_summary(self, site_id: str, comment_id: str) -> CommentSummary | None:
-        """Any stored comment of this site (decided automatically or by a moderator, or
-        waiting: `review`), or None: the parent an item answers."""
-        ...
 
-    async def author_counts(self, site_id: str, author_id: str) -> AuthorCounts:
-        """All the author's comments on this site by their latest decision, and how many of
-        them readers reported."""
-        ...
+class AuditLog(Protocol):
+    """Who did what: every moderator, admin and policy action."""
 
     async def audit_log(
         self, sites: frozenset[str] | None, *, cursor: str | None = None, limit: int = 50
@@ -282,13 +303,19 @@ class ReviewStore(BulkActionStore, Protocol):
         now: datetime,
     ) -> None: ...
 
-    async def queue_stats(self, sites: frozenset[str] | None) -> list[QueueStats]: ...
+
+class SpotCheckStore(Protocol):
+    """The verdicts on spot checks, for the machine's live error rate."""
 
     async def spot_check_counts(self, sites: frozenset[str] | None) -> list[SpotCheckCounts]:
         """Per site and automatic action (approve, reject): the verdicts given on spot checks,
         how many overturned it, and how many spot checks still wait; sites with none left
         out."""
         ...
+
+
+class OutboxStore(Protocol):
+    """Decision events written with their transaction, waiting for the relay."""
 
     async def outbox_pending(self, limit: int) -> list[OutboxRecord]:
         """Unsent outbox records, oldest first."""
@@ -299,6 +326,23 @@ class ReviewStore(BulkActionStore, Protocol):
     async def outbox_backlog(self) -> int:
         """How many outbox records wait to be sent."""
         ...
+
+
+class ReviewStore(
+    StoreLifecycle,
+    DecisionLog,
+    ReviewQueue,
+    AuthorStatusStore,
+    AuditLog,
+    SpotCheckStore,
+    OutboxStore,
+    BulkActionStore,
+    Protocol,
+):
+    """The whole review store: every role above, as the SQL adapter (SQLite, PostgreSQL) and
+    the in-memory fake implement it, and as the same suite tests them. Each caller asks only
+    for the roles it uses. Every method may raise `StoreUnavailable` (transient); the domain
+    errors say what is wrong with a request."""
 
 
 class PipelineMetrics(Protocol):

@@ -26,7 +26,7 @@ from service.domain.model import Comment, Decision, Scores
 from service.domain.policy import Policy
 from service.domain.review import OutboxDraft, StoredComment
 from service.usecases.pipeline import BatchOutcome, Pipeline, stored_comment
-from service.usecases.ports import Clock, ReviewStore
+from service.usecases.ports import Clock, DecisionLog
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class SyncModerator:
     def __init__(
         self,
         pipeline: Pipeline,
-        store: ReviewStore,
+        store: DecisionLog,
         clock: Clock,
         executor: Executor,
         *,

@@ -42,7 +42,7 @@ from service.domain.errors import (
     StoreUnavailable,
 )
 from service.usecases.pipeline import BatchOutcome, Pipeline
-from service.usecases.ports import Clock, PipelineMetrics, ReviewStore
+from service.usecases.ports import Clock, DecisionLog, PipelineMetrics
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +123,7 @@ class KafkaPipelineRunner:
         executor: Executor,
         stop: asyncio.Event,
         *,
-        store: ReviewStore,
+        store: DecisionLog,
         metrics: PipelineMetrics,
         clock: Clock,
     ) -> None:

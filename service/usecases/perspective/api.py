@@ -46,10 +46,10 @@ from service.usecases.perspective.spans import sentences, utf16_offsets
 from service.usecases.ports import (
     Authenticator,
     Clock,
+    DecisionLog,
     LanguageDetector,
     LearningStore,
     PerspectiveMetrics,
-    ReviewStore,
 )
 from service.usecases.rate_limit import RateLimiter
 from service.usecases.sync_moderation import DecisionPending, ScoringFailed, SyncModerator
@@ -107,7 +107,7 @@ class PerspectiveApi:
         self,
         tokens: Authenticator,
         moderator: SyncModerator,
-        store: ReviewStore,
+        store: DecisionLog,
         labels: LearningStore,
         *,
         clock: Clock,
