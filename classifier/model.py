@@ -284,7 +284,10 @@ class Model:
         return logits, x
 
     def _logits(
-        self, texts: Sequence[str], author_urls: Sequence[str | None] | None = None
+        self,
+        texts: Sequence[str],
+        author_urls: Sequence[str | None] | None = None,
+        normalized: Sequence[str] | None = None,
     ) -> tuple[
         np.ndarray, np.ndarray | None, tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray] | None
     ]:
@@ -298,7 +301,7 @@ class Model:
         for t in texts:
             if not isinstance(t, str):
                 raise TypeError(f"texts must be strings, got {type(t).__name__}")
-        words, chars, dense, hashes = p.featurizer.transform_parts(texts, author_urls)
+        words, chars, dense, hashes = p.featurizer.transform_parts(texts, author_urls, normalized)
         # Same as transform(...) @ weights, without assembling the stacked matrix.
         z_all = (
             np.asarray(words @ self._w_word, dtype=np.float64)
@@ -321,9 +324,10 @@ class Model:
         texts: Sequence[str],
         author_urls: Sequence[str | None] | None,
         site_ids: Sequence[str | None] | None,
+        normalized: Sequence[str] | None = None,
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """Probabilities (each site's rows with its adjustment) and shared sub-scores."""
-        logits, sub, parts = self._logits(texts, author_urls)
+        logits, sub, parts = self._logits(texts, author_urls, normalized)
         if parts is not None:
             logits = self._adjust(logits, parts, site_ids)
         return _sigmoid(logits), sub
@@ -357,14 +361,17 @@ class Model:
         texts: Sequence[str],
         author_urls: Sequence[str | None] | None = None,
         site_ids: Sequence[str | None] | None = None,
+        normalized: Sequence[str] | None = None,
     ) -> list[Scores]:
         """Score a batch; result ``i`` belongs to ``texts[i]``.
 
         ``site_ids[i]`` (optional) names the site a comment came from: a site with its
         own adjustment in the model is scored with it, any other with the shared model.
-        Sub-scores always come from the shared model.
+        Sub-scores always come from the shared model. ``normalized[i]`` (optional) is
+        ``normalize(texts[i])`` when the caller has it already: the same scores, one
+        normalisation fewer.
         """
-        probs, sub = self._scored(texts, author_urls, site_ids)
+        probs, sub = self._scored(texts, author_urls, site_ids, normalized)
         s, a = self._spam_col, self._abuse_col
         rows = probs.tolist()
         if sub is None:

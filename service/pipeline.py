@@ -39,7 +39,7 @@ from service.domain.policy import Policy, SitePolicy, decide
 from service.domain.review import Activity, ActivityQuery, AuthorKey, StoredComment
 from service.domain.rules import DecisionContext
 from service.domain.spot_check import spot_check
-from service.ports import Classifier, Clock, LanguageDetector
+from service.ports import Classifier, Clock, LanguageDetector, PrenormalizedClassifier
 
 log = logging.getLogger(__name__)
 
@@ -212,12 +212,14 @@ class Pipeline:
         classifier = self._classifier
         shadow_classifier = self._shadow_classifier if with_shadow else None
         valid = [v for v in prepared.order if isinstance(v, _Valid)]
-        scored = self._score(classifier, [v.comment for v in valid])
+        comments = [v.comment for v in valid]
+        normalized = [v.normalized for v in valid]
+        scored = self._score(classifier, comments, normalized)
         outcome = BatchOutcome(records=[], scoring_failures=scored.count(None))
         scores = iter(scored)
-        languages = iter(self._languages([v.comment for v in valid]))
+        languages = iter(self._languages(comments))
         shadow_scores = iter(
-            self._score(shadow_classifier, [v.comment for v in valid])
+            self._score(shadow_classifier, comments, normalized)
             if shadow_classifier is not None
             else ()
         )
@@ -309,13 +311,22 @@ class Pipeline:
             languages[i] = language
         return languages
 
-    def _score(self, classifier: Classifier, comments: Sequence[Comment]) -> list[Scores | None]:
+    def _score(
+        self, classifier: Classifier, comments: Sequence[Comment], normalized: Sequence[str]
+    ) -> list[Scores | None]:
         """Score the batch at once; if that fails, one by one, so one comment that breaks
-        the model gets the site's failure policy instead of taking its batch down."""
+        the model gets the site's failure policy instead of taking its batch down. The texts
+        this pipeline normalised go to a classifier that normalises the same way."""
         if not comments:
             return []
         try:
-            batch = classifier.score(comments)
+            if (
+                isinstance(classifier, PrenormalizedClassifier)
+                and classifier.normalizer is self._normalize
+            ):
+                batch = classifier.score_normalized(comments, normalized)
+            else:
+                batch = classifier.score(comments)
             if len(batch) == len(comments) and all(_valid_scores(s) for s in batch):
                 return list(batch)
         except Exception:

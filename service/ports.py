@@ -3,9 +3,9 @@ tests pass small fakes."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from service.domain.authors import AuthorMark, AuthorStatus
 from service.domain.feedback import (
@@ -45,6 +45,21 @@ class Classifier(Protocol):
     def version(self) -> str: ...
 
     def score(self, comments: Sequence[Comment]) -> list[Scores]: ...
+
+
+@runtime_checkable
+class PrenormalizedClassifier(Classifier, Protocol):
+    """A classifier that takes each text already normalised with its own `normalizer`, so
+    that the pipeline, which normalises every text anyway, does not make it normalise again.
+    `score_normalized(comments, [normalizer(c.text) for c in comments])` gives exactly what
+    `score(comments)` gives."""
+
+    @property
+    def normalizer(self) -> Callable[[str], str]: ...
+
+    def score_normalized(
+        self, comments: Sequence[Comment], normalized: Sequence[str]
+    ) -> list[Scores]: ...
 
 
 class LanguageDetector(Protocol):

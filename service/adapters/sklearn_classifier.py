@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import classifier
@@ -21,11 +21,25 @@ class ModelClassifier:
     def version(self) -> str:
         return self._model.version
 
+    @property
+    def normalizer(self) -> Callable[[str], str]:
+        return classifier.normalize
+
     def score(self, comments: Sequence[Comment]) -> list[Scores]:
+        return self._score(comments, None)
+
+    def score_normalized(
+        self, comments: Sequence[Comment], normalized: Sequence[str]
+    ) -> list[Scores]:
+        """`score`, with `normalized[i]` = `classifier.normalize(comments[i].text)`."""
+        return self._score(comments, normalized)
+
+    def _score(self, comments: Sequence[Comment], normalized: Sequence[str] | None) -> list[Scores]:
         raw = self._model.score(
             [c.text for c in comments],
             author_urls=[c.author.url for c in comments],
             site_ids=[c.site_id for c in comments],
+            normalized=normalized,
         )
         return [
             Scores(

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
@@ -510,3 +510,43 @@ def test_an_invalid_sub_score_is_a_scoring_failure_of_that_comment_only() -> Non
         assert (a["action"], a["reasons"][0]["code"]) == ("review", "scoring_failed"), bad
         assert b["action"] == "approve"
         assert outcome.scoring_failures == 1
+
+
+@dataclass
+class Prenormalizing(KeywordClassifier):
+    """Takes the pipeline's normalised texts when they were normalised its way."""
+
+    given: list[list[str]] = field(default_factory=list)
+
+    @property
+    def normalizer(self) -> Callable[[str], str]:
+        return str.upper
+
+    def score_normalized(
+        self, comments: Sequence[Comment], normalized: Sequence[str]
+    ) -> list[Scores]:
+        self.given.append(list(normalized))
+        return self.score(comments)
+
+
+def test_texts_are_normalised_once_for_a_classifier_that_normalises_the_same_way() -> None:
+    model = Prenormalizing()
+    pipeline = Pipeline(model, POLICY, CLOCK, TOPICS, Limits(), normalize=str.upper)
+
+    pipeline.process_batch(
+        [record(0, comment("c1", "buy now")), record(1, b"{"), record(2, comment("c2", "ok"))]
+    )
+
+    assert model.given == [["BUY NOW", "OK"]]
+    assert model.calls == [2]
+
+
+def test_a_classifier_that_normalises_otherwise_gets_the_raw_texts_only() -> None:
+    model = Prenormalizing()
+    pipeline = Pipeline(model, POLICY, CLOCK, TOPICS, Limits(), normalize=str.casefold)
+
+    outcome = pipeline.process_batch([record(0, comment("c1", "buy now"))])
+
+    assert model.given == []
+    assert model.calls == [1]
+    assert outcome.actions == {"reject": 1}
