@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
+import msgspec
+
 from service.domain.errors import InvalidComment
 from service.domain.errors import InvalidCommentReason as R
 from service.domain.feedback import Feedback, FeedbackKind
@@ -160,8 +162,99 @@ def _author(doc: Mapping[str, Any]) -> Author:
 
 
 def decode_comment(value: bytes | None, limits: Limits) -> Comment:
-    """Parse one `comments` record value, or raise `InvalidComment` saying why not."""
+    """Parse one `comments` record value, or raise `InvalidComment` saying why not.
+
+    An event made of the contract's fields only, every one valid, is read in one pass by a
+    typed decoder (`_fast_comment`); any other (unknown fields, a wrong type, invalid JSON
+    or UTF-8, a value that breaks a rule) is read again field by field, which keeps unknown
+    fields and says exactly what is wrong: both give the same `Comment` for the same bytes."""
+    comment = _fast_comment(value, limits)
+    return comment if comment is not None else decode_comment_by_field(value, limits)
+
+
+def decode_comment_by_field(value: bytes | None, limits: Limits) -> Comment:
+    """`decode_comment` without the typed decoder: the reference it must agree with."""
     return comment_from_mapping(_json_object(value, limits, "a comment event"), limits)
+
+
+class _AuthorFields(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    id: str | None = None
+    name: str | None = None
+    email: str | None = None
+    url: str | None = None
+    ip: str | None = None
+    user_agent: str | None = None
+
+
+class _CommentFields(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """The contract's fields (see `_KNOWN`), typed; a field of any other name is an error."""
+
+    schema: str = COMMENT_SCHEMA
+    id: str
+    site_id: str
+    text: str
+    thread_id: str | None = None
+    parent_id: str | None = None
+    author: _AuthorFields | None = None
+    created_at: str | None = None
+    lang: str | None = None
+    thread_url: str | None = None
+    thread_title: str | None = None
+
+
+_COMMENT_FIELDS: Final = msgspec.json.Decoder(_CommentFields)
+
+
+def _fast_comment(value: bytes | None, limits: Limits) -> Comment | None:
+    """The comment, if the typed decoder reads it and every rule holds; None for anything
+    else, which `decode_comment_by_field` then reads (and refuses with the reason)."""
+    if value is None or len(value) > limits.max_message_bytes:
+        return None
+    try:
+        doc = _COMMENT_FIELDS.decode(value)
+    except msgspec.DecodeError:  # invalid JSON or UTF-8, a wrong type, an unknown field,
+        return None  # an escaped lone surrogate (an escaped pair is one character, as in json)
+    raw = doc.author
+    author = (
+        Author()
+        if raw is None
+        else Author(raw.id, raw.name, raw.email, raw.url, raw.ip, raw.user_agent)
+    )
+    if not _rules_hold(doc, author, limits):
+        return None
+    try:
+        created = None if doc.created_at is None else _timestamp(doc.created_at)
+    except InvalidComment:
+        return None
+    return Comment(
+        id=doc.id,
+        site_id=doc.site_id,
+        text=doc.text,
+        thread_id=doc.thread_id,
+        parent_id=doc.parent_id,
+        author=author,
+        created_at=created,
+        lang=doc.lang,
+        thread_url=doc.thread_url,
+        thread_title=doc.thread_title,
+    )
+
+
+def _rules_hold(doc: _CommentFields, author: Author, limits: Limits) -> bool:
+    """What `comment_from_mapping` checks beyond the types (but the timestamp)."""
+    shorts = (
+        *(doc.thread_id, doc.parent_id, doc.lang, doc.thread_url),
+        *(author.id, author.name, author.email, author.url, author.ip, author.user_agent),
+    )
+    return (
+        doc.schema == COMMENT_SCHEMA
+        and len(doc.text) <= limits.max_text_chars
+        and _ID_RE.fullmatch(doc.id) is not None
+        and _SITE_RE.fullmatch(doc.site_id) is not None
+        and all(s is None or len(s) <= _MAX_OPTIONAL_CHARS for s in shorts)
+        and (doc.thread_url is None or is_http_url(doc.thread_url))
+        and (doc.thread_title is None or len(doc.thread_title) <= MAX_THREAD_TITLE_CHARS)
+    )
 
 
 def _json_object(value: bytes | None, limits: Limits, what: str) -> dict[str, Any]:
