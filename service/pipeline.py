@@ -44,8 +44,7 @@ from service.ports import Classifier, Clock, LanguageDetector, PrenormalizedClas
 log = logging.getLogger(__name__)
 
 Normalizer = Callable[[str], str]
-_NOT_WORD: Final = re.compile(r"[^a-z_ ]+")
-_SPACES: Final = re.compile(r"\s+")
+_WORD: Final = re.compile(r"[a-z_]+")
 _JSON: Final = (("content-type", b"application/json"),)
 
 
@@ -131,7 +130,8 @@ class Prepared:
 
 def text_hash(normalized: str) -> str:
     """The same for near-same texts: digits, punctuation and spacing do not count."""
-    skeleton = _SPACES.sub(" ", _NOT_WORD.sub(" ", normalized)).strip()
+    # the runs of a-z and _, one space apart: anything else is a separator
+    skeleton = " ".join(_WORD.findall(normalized))
     return hashlib.sha256(skeleton.encode()).hexdigest()[:32]
 
 

@@ -1,10 +1,15 @@
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from service.adapters.codec import Limits, SourceRecord, auto_event_id
 from service.domain.model import Comment, Language, Scores, SubScore
@@ -550,3 +555,12 @@ def test_a_classifier_that_normalises_otherwise_gets_the_raw_texts_only() -> Non
     assert model.given == []
     assert model.calls == [1]
     assert outcome.actions == {"reject": 1}
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(st.text(alphabet=st.sampled_from("ab_ z9.!\t\n\u00a0\u2028é-")))
+def test_the_text_hash_is_of_the_letter_runs_one_space_apart(normalized: str) -> None:
+    # the definition: every character but a-z, _ and space is a space, spaces collapse
+    skeleton = re.sub(r"\s+", " ", re.sub(r"[^a-z_ ]+", " ", normalized)).strip()
+
+    assert text_hash(normalized) == hashlib.sha256(skeleton.encode()).hexdigest()[:32]
