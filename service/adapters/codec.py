@@ -7,6 +7,7 @@ unknown fields are kept. Every failure is an `InvalidComment` with a precise rea
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import re
 import uuid
@@ -31,6 +32,9 @@ APPEAL_SCHEMA: Final = "moderation.appeal.v1"
 # Auto decisions get a name-based id: a replayed batch re-creates the same event_id, so a
 # consumer that dedupes by event_id is safe even outside read_committed.
 _EVENT_NAMESPACE: Final = uuid.UUID("6f1c1d1e-6b5e-4c8e-9d38-4f0f3b5a2c11")
+_NAMESPACE_BYTES: Final = _EVENT_NAMESPACE.bytes
+_SUB_SCORE_FIELDS: Final = tuple(name.value for name in SubScore)  # = the `Scores` fields
+_ENCODER: Final = msgspec.json.Encoder()
 
 _ID_RE: Final = re.compile(r"[^\x00-\x1f\x7f]{1,256}")
 _SITE_RE: Final = re.compile(r"[A-Za-z0-9._-]{1,128}")
@@ -360,17 +364,25 @@ def rfc3339(moment: datetime) -> str:
 
 
 def auto_event_id(site_id: str, comment_id: str) -> str:
-    return str(uuid.uuid5(_EVENT_NAMESPACE, f"auto\x1f{site_id}\x1f{comment_id}"))
+    """`uuid.uuid5(_EVENT_NAMESPACE, f"auto\\x1f{site_id}\\x1f{comment_id}")` as a string,
+    without building the UUID object."""
+    name = f"auto\x1f{site_id}\x1f{comment_id}".encode()
+    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name, usedforsecurity=False).digest())
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = digest[:16].hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def decision_document(decision: Decision, event_id: str, decided_at: datetime) -> dict[str, Any]:
     """The decision event (schema 1.1: the abuse sub-scores the model gives and the language
     are optional fields a 1.0 reader that ignores unknown fields never sees)."""
-    scores = {"spam": round(decision.scores.spam, 6), "abuse": round(decision.scores.abuse, 6)}
-    for name in SubScore:
-        value = decision.scores.sub(name)
+    given = decision.scores
+    scores = {"spam": round(given.spam, 6), "abuse": round(given.abuse, 6)}
+    for name in _SUB_SCORE_FIELDS:
+        value = getattr(given, name)
         if value is not None:  # only those the model gives
-            scores[name.value] = round(value, 6)
+            scores[name] = round(value, 6)
     doc: dict[str, Any] = {
         "schema": DECISION_SCHEMA,
         "event_id": event_id,
@@ -395,7 +407,9 @@ def _dumps(doc: Mapping[str, Any]) -> bytes:
 
 
 def encode_decision(decision: Decision, event_id: str, decided_at: datetime) -> bytes:
-    return _dumps(decision_document(decision, event_id, decided_at))
+    # msgspec writes the same JSON as `_dumps` but for the exponent of tiny floats (1e-6,
+    # not 1e-06), which is the same number, in a tenth of the time
+    return _ENCODER.encode(decision_document(decision, event_id, decided_at))
 
 
 def decision_key(site_id: str, comment_id: str) -> bytes:

@@ -4,7 +4,9 @@ the same `Comment`, or the same dead-letter reason and detail."""
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -14,13 +16,17 @@ from hypothesis import strategies as st
 from service.adapters.codec import (
     Limits,
     _fast_comment,
+    auto_event_id,
+    decision_document,
     decode_comment,
     decode_comment_by_field,
+    encode_decision,
 )
 from service.domain.errors import InvalidComment
-from service.domain.model import Comment
+from service.domain.model import Action, Comment, Decision, Language, Reason, ReasonCode, Scores
 
 LIMITS = Limits(max_text_chars=100, max_message_bytes=4096)
+NOW = datetime(2026, 11, 27, 12, 0, 0, 123456, tzinfo=UTC)
 PROPERTY = settings(
     max_examples=400,
     deadline=None,
@@ -150,3 +156,50 @@ def events(draw: st.DrawFn) -> bytes:
 @given(events())
 def test_any_event_gives_what_the_field_reader_gives(value: bytes) -> None:
     agree(value)
+
+
+NAMESPACE = uuid.UUID("6f1c1d1e-6b5e-4c8e-9d38-4f0f3b5a2c11")  # never to change: replays
+
+
+@PROPERTY
+@given(st.text(max_size=20), st.text(max_size=40))
+def test_auto_event_ids_are_the_name_based_uuids_they_always_were(site: str, cid: str) -> None:
+    assert auto_event_id(site, cid) == str(uuid.uuid5(NAMESPACE, f"auto\x1f{site}\x1f{cid}"))
+
+
+PROBABILITY = st.floats(0.0, 1.0) | st.sampled_from([0.0, 1.0, 1e-7, 5e-6, 0.5])
+
+
+@PROPERTY
+@given(
+    st.tuples(PROBABILITY, PROBABILITY),
+    st.lists(PROBABILITY | st.none(), min_size=5, max_size=5),
+    st.text(max_size=30),
+    st.sampled_from(list(Action)),
+    st.none() | st.builds(Language, st.sampled_from(["en", "und"]), st.booleans()),
+)
+def test_an_encoded_decision_is_its_document_in_compact_json(
+    labels: tuple[float, float],
+    subs: list[float | None],
+    detail: str,
+    action: Action,
+    language: Language | None,
+) -> None:
+    decision = Decision(
+        "c-1",
+        "herald",
+        action,
+        Scores(*labels, *subs),
+        (Reason(ReasonCode.BELOW_THRESHOLDS, detail),),
+        "m-1",
+        "p-1",
+        language=language,
+    )
+    document = decision_document(decision, auto_event_id("herald", "c-1"), NOW)
+
+    encoded = encode_decision(decision, auto_event_id("herald", "c-1"), NOW)
+
+    # the same values, in the same order, as compact UTF-8 (tiny floats may be spelt 1e-6)
+    assert json.loads(encoded) == document
+    assert list(json.loads(encoded)) == list(document)
+    assert b" " not in encoded.replace(detail.encode(), b"")
