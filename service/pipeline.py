@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 Normalizer = Callable[[str], str]
 _WORD: Final = re.compile(r"[a-z_]+")
 _JSON: Final = (("content-type", b"application/json"),)
+_SUB_SCORES: Final = tuple(SubScore)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +137,7 @@ def text_hash(normalized: str) -> str:
 
 
 def _valid_scores(scores: Scores) -> bool:
-    subs = (scores.sub(name) for name in SubScore)
+    subs = (scores.sub(name) for name in _SUB_SCORES)
     every = (scores.spam, scores.abuse, *(s for s in subs if s is not None))
     return all(math.isfinite(s) and 0.0 <= s <= 1.0 for s in every)
 
