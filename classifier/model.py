@@ -371,12 +371,24 @@ class Model:
         ``normalize(texts[i])`` when the caller has it already: the same scores, one
         normalisation fewer.
         """
+        return [Scores(*row) for row in self.score_rows(texts, author_urls, site_ids, normalized)]
+
+    def score_rows(
+        self,
+        texts: Sequence[str],
+        author_urls: Sequence[str | None] | None = None,
+        site_ids: Sequence[str | None] | None = None,
+        normalized: Sequence[str] | None = None,
+    ) -> list[list[float]]:
+        """:meth:`score` as plain rows, ``[spam, abuse, *sub-scores]`` (the sub-scores in
+        ``SUBSCORES`` order, only when the model has them), for callers that build their
+        own score objects."""
         probs, sub = self._scored(texts, author_urls, site_ids, normalized)
-        s, a = self._spam_col, self._abuse_col
-        rows = probs.tolist()
-        if sub is None:
-            return [Scores(spam=row[s], abuse=row[a]) for row in rows]
-        return [Scores(row[s], row[a], *subs) for row, subs in zip(rows, sub.tolist(), strict=True)]
+        columns = [probs[:, self._spam_col], probs[:, self._abuse_col]]
+        if sub is not None:
+            columns.append(sub)
+        rows: list[list[float]] = np.column_stack(columns).tolist()
+        return rows
 
 
 def _sigmoid(logit: np.ndarray) -> np.ndarray:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
@@ -46,7 +45,7 @@ log = logging.getLogger(__name__)
 Normalizer = Callable[[str], str]
 _WORD: Final = re.compile(r"[a-z_]+")
 _JSON: Final = (("content-type", b"application/json"),)
-_SUB_SCORES: Final = tuple(SubScore)
+_SUB_SCORE_FIELDS: Final = tuple(name.value for name in SubScore)  # = the `Scores` fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,9 +136,14 @@ def text_hash(normalized: str) -> str:
 
 
 def _valid_scores(scores: Scores) -> bool:
-    subs = (scores.sub(name) for name in _SUB_SCORES)
-    every = (scores.spam, scores.abuse, *(s for s in subs if s is not None))
-    return all(math.isfinite(s) and 0.0 <= s <= 1.0 for s in every)
+    """Every score the model gives is a probability (NaN and infinities fail the bounds)."""
+    if not (0.0 <= scores.spam <= 1.0 and 0.0 <= scores.abuse <= 1.0):
+        return False
+    for name in _SUB_SCORE_FIELDS:
+        value = getattr(scores, name)
+        if value is not None and not 0.0 <= value <= 1.0:
+            return False
+    return True
 
 
 class Pipeline:

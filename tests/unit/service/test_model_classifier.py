@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import dataclasses
+
 import classifier
+from classifier.labels import SUBSCORES
 from service.adapters.sklearn_classifier import ModelClassifier
-from service.domain.model import Author, Comment
+from service.domain.model import Author, Comment, SubScore
 from service.ports import PrenormalizedClassifier
 
 COMMENTS = [
@@ -23,3 +26,13 @@ def test_scores_from_normalised_texts_are_the_scores_of_the_texts(tiny_model: Pa
     assert isinstance(model, PrenormalizedClassifier)
     assert model.normalizer is classifier.normalize
     assert model.score_normalized(COMMENTS, normalized) == model.score(COMMENTS)
+
+
+def test_the_service_scores_are_the_models_field_by_field(tiny_model: Path) -> None:
+    model = classifier.load_model(tiny_model)
+
+    scored = ModelClassifier(model).score(COMMENTS)
+
+    assert tuple(SubScore) == SUBSCORES  # the rows are mapped by position
+    expected = model.score([c.text for c in COMMENTS], [c.author.url for c in COMMENTS])
+    assert [dataclasses.asdict(s) for s in scored] == [dataclasses.asdict(s) for s in expected]
