@@ -199,6 +199,9 @@ class Drain:
     wall_seconds: float  # from launch to all committed
     first_commit_seconds: float  # from launch to the first committed offset
     steady_rate: float  # records/s between the first commit and the last
+    # CPU (user + system) the watched processes spent per record between the first commit
+    # and the last, in seconds: unlike a rate, other jobs on the machine barely move it
+    cpu_per_record: float = float("nan")
 
     @property
     def overall_rate(self) -> float:
@@ -214,11 +217,14 @@ async def wait_drained(
     limit_seconds: float,
     alive: Callable[[], bool],
     every: float = 0.1,
+    pids: Callable[[], Sequence[int]] | None = None,
 ) -> Drain:
     """Poll until the group's committed offsets reach `ends`; `started` is the launch time
-    (time.monotonic). Fails if `alive()` turns false or `limit_seconds` pass."""
+    (time.monotonic). Fails if `alive()` turns false or `limit_seconds` pass. With `pids`,
+    the CPU time of those processes is read at the first commit and at the last."""
     total = sum(ends.values())
     first: tuple[float, int] | None = None
+    cpu_at_first = 0.0
     deadline = started + limit_seconds
     async with OffsetWatcher(group, topic) as watcher:
         while True:
@@ -227,6 +233,7 @@ async def wait_drained(
             count = sum(min(done.get(p, 0), end) for p, end in ends.items())
             if first is None and count > 0:
                 first = (now, count)
+                cpu_at_first = cpu_seconds(pids()) if pids else 0.0
             if count >= total:
                 break
             if now > deadline:
@@ -238,7 +245,23 @@ async def wait_drained(
             await asyncio.sleep(every)
     assert first is not None
     steady = (total - first[1]) / (now - first[0]) if now > first[0] else float("nan")
-    return Drain(total, now - started, first[0] - started, steady)
+    cpu = float("nan")
+    if pids and total > first[1]:
+        cpu = (cpu_seconds(pids()) - cpu_at_first) / (total - first[1])
+    return Drain(total, now - started, first[0] - started, steady, cpu)
+
+
+def cpu_seconds(pids: Sequence[int]) -> float:
+    """User + system CPU seconds of live processes (their own threads, not their children)."""
+    ticks = 0
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rpartition(")")[2].split()  # after the command name, which may hold spaces
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def peak_rss_mb(pid: int) -> float | None:

@@ -134,6 +134,7 @@ async def passthrough(topics: Topics, fill: Fill, processes: int, workdir: Path)
             started=started,
             limit_seconds=DRAIN_TIMEOUT,
             alive=lambda: all(c.alive() for c in children),
+            pids=lambda: [c.pid for c in children],
         )
     finally:
         for child in children:
@@ -236,6 +237,7 @@ async def service_throughput(
             started=started,
             limit_seconds=DRAIN_TIMEOUT,
             alive=lambda: all(c.alive() for c in children),
+            pids=lambda: [p for c in children for p in (c.pid, *worker_pids(c.pid))],
         )
         pids = [pid for c in children for pid in (worker_pids(c.pid) if workers > 1 else [c.pid])]
         rss = [peak_rss_mb(pid) or float("nan") for pid in pids]

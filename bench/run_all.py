@@ -158,14 +158,17 @@ async def _kafka_sections(
         table.add("broker: kcat produce (messages/s)", f"{fill.produce_rate:,.0f}")
         table.add("broker: kcat consume (messages/s)", f"{fill.consume_rate:,.0f}")
         passthrough: dict[int, float] = {}
+        passthrough_cpu: dict[int, float] = {}
         if "passthrough" in wanted:
             print("\n== transport limit: bare transactional passthrough", flush=True)
             for n in (1, 2):
                 drain = await pb.passthrough(topics, fill, n, workdir)
                 passthrough[n] = drain.steady_rate
+                passthrough_cpu[n] = drain.cpu_per_record
                 table.add(
                     f"passthrough, {n} process{'es' if n > 1 else ''} (comments/s)",
-                    f"{drain.steady_rate:,.0f} (wall incl. start {drain.overall_rate:,.0f})",
+                    f"{drain.steady_rate:,.0f} (wall incl. start {drain.overall_rate:,.0f}); "
+                    f"CPU {drain.cpu_per_record * 1e6:,.0f} us per comment",
                 )
         if "service" in wanted:
             print("\n== the service: drain the pre-filled topic", flush=True)
@@ -177,6 +180,7 @@ async def _kafka_sections(
                 topics=topics,
                 fill=fill,
                 passthrough=passthrough,
+                passthrough_cpu=passthrough_cpu,
             )
     if "latency" in wanted:
         print("\n== latency under load (one process, SQLite)", flush=True)
@@ -215,6 +219,7 @@ async def service_section(
     topics: Topics,
     fill: pb.Fill,
     passthrough: dict[int, float],
+    passthrough_cpu: dict[int, float],
 ) -> None:
     # (processes, store, workers per process): `serve --workers 2` beside one process
     runs: list[tuple[int, str, int]] = [
@@ -252,9 +257,17 @@ async def service_section(
             single = rate
         elif workers > 1 and single:
             ratio += f"; {rate / single:.2f}x one process"
+        cpu = run.drain.cpu_per_record
+        base_cpu = passthrough_cpu.get(1)
+        cpu_ratio = (
+            f", {cpu / base_cpu:.1f}x the 1-process passthrough's {base_cpu * 1e6:,.0f} us"
+            if base_cpu
+            else ""
+        )
         table.add(
             f"{label} (comments/s)",
-            f"{rate:,.0f} (wall incl. start {run.drain.overall_rate:,.0f}){ratio}",
+            f"{rate:,.0f} (wall incl. start {run.drain.overall_rate:,.0f}){ratio}; "
+            f"CPU {cpu * 1e6:,.0f} us per comment{cpu_ratio}",
             ">= 5,000 and >= 50% of passthrough" if processes == 2 else "",
             verdict(rate >= 5_000 and base is not None and rate >= base / 2)
             if processes == 2

@@ -274,14 +274,29 @@ class Featurizer:
         return words, chars, dense
 
     def transform_parts(
-        self, texts: Sequence[str], author_urls: Sequence[str | None] | None = None
+        self,
+        texts: Sequence[str],
+        author_urls: Sequence[str | None] | None = None,
+        normalized: Sequence[str] | None = None,
     ) -> tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray, WordHashes]:
-        """:meth:`transform_blocks` plus the 64-bit hash of every word (for lexicons)."""
+        """:meth:`transform_blocks` plus the 64-bit hash of every word (for lexicons).
+
+        ``normalized[i]`` (optional) is ``normalize(texts[i])``, already computed by the
+        caller: it is used for every text that fits in ``max_chars`` (a longer one is cut
+        before it is normalised, as without it), so a text is not normalised twice."""
         if author_urls is not None and len(author_urls) != len(texts):
             raise ValueError("author_urls must be as long as texts")
+        if normalized is not None and len(normalized) != len(texts):
+            raise ValueError("normalized must be as long as texts")
         cap = self.max_chars
         raw = [t[:cap] for t in texts]
-        norm = [normalize(t)[:cap] for t in raw]
+        if normalized is None:
+            norm = [normalize(t)[:cap] for t in raw]
+        else:
+            norm = [
+                n[:cap] if len(t) <= cap else normalize(r)[:cap]
+                for t, r, n in zip(texts, raw, normalized, strict=True)
+            ]
         batch = _Batch.encode(norm)
         words, all_hashes, word_docs = _word_ngrams_and_hashes(batch, self.word_features)
         chars = _char_ngrams(batch, self.char_ngrams, self.char_features)

@@ -284,7 +284,10 @@ class Model:
         return logits, x
 
     def _logits(
-        self, texts: Sequence[str], author_urls: Sequence[str | None] | None = None
+        self,
+        texts: Sequence[str],
+        author_urls: Sequence[str | None] | None = None,
+        normalized: Sequence[str] | None = None,
     ) -> tuple[
         np.ndarray, np.ndarray | None, tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray] | None
     ]:
@@ -298,7 +301,7 @@ class Model:
         for t in texts:
             if not isinstance(t, str):
                 raise TypeError(f"texts must be strings, got {type(t).__name__}")
-        words, chars, dense, hashes = p.featurizer.transform_parts(texts, author_urls)
+        words, chars, dense, hashes = p.featurizer.transform_parts(texts, author_urls, normalized)
         # Same as transform(...) @ weights, without assembling the stacked matrix.
         z_all = (
             np.asarray(words @ self._w_word, dtype=np.float64)
@@ -321,9 +324,10 @@ class Model:
         texts: Sequence[str],
         author_urls: Sequence[str | None] | None,
         site_ids: Sequence[str | None] | None,
+        normalized: Sequence[str] | None = None,
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """Probabilities (each site's rows with its adjustment) and shared sub-scores."""
-        logits, sub, parts = self._logits(texts, author_urls)
+        logits, sub, parts = self._logits(texts, author_urls, normalized)
         if parts is not None:
             logits = self._adjust(logits, parts, site_ids)
         return _sigmoid(logits), sub
@@ -357,19 +361,34 @@ class Model:
         texts: Sequence[str],
         author_urls: Sequence[str | None] | None = None,
         site_ids: Sequence[str | None] | None = None,
+        normalized: Sequence[str] | None = None,
     ) -> list[Scores]:
         """Score a batch; result ``i`` belongs to ``texts[i]``.
 
         ``site_ids[i]`` (optional) names the site a comment came from: a site with its
         own adjustment in the model is scored with it, any other with the shared model.
-        Sub-scores always come from the shared model.
+        Sub-scores always come from the shared model. ``normalized[i]`` (optional) is
+        ``normalize(texts[i])`` when the caller has it already: the same scores, one
+        normalisation fewer.
         """
-        probs, sub = self._scored(texts, author_urls, site_ids)
-        s, a = self._spam_col, self._abuse_col
-        rows = probs.tolist()
-        if sub is None:
-            return [Scores(spam=row[s], abuse=row[a]) for row in rows]
-        return [Scores(row[s], row[a], *subs) for row, subs in zip(rows, sub.tolist(), strict=True)]
+        return [Scores(*row) for row in self.score_rows(texts, author_urls, site_ids, normalized)]
+
+    def score_rows(
+        self,
+        texts: Sequence[str],
+        author_urls: Sequence[str | None] | None = None,
+        site_ids: Sequence[str | None] | None = None,
+        normalized: Sequence[str] | None = None,
+    ) -> list[list[float]]:
+        """:meth:`score` as plain rows, ``[spam, abuse, *sub-scores]`` (the sub-scores in
+        ``SUBSCORES`` order, only when the model has them), for callers that build their
+        own score objects."""
+        probs, sub = self._scored(texts, author_urls, site_ids, normalized)
+        columns = [probs[:, self._spam_col], probs[:, self._abuse_col]]
+        if sub is not None:
+            columns.append(sub)
+        rows: list[list[float]] = np.column_stack(columns).tolist()
+        return rows
 
 
 def _sigmoid(logit: np.ndarray) -> np.ndarray:

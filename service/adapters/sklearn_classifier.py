@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import classifier
@@ -21,21 +21,26 @@ class ModelClassifier:
     def version(self) -> str:
         return self._model.version
 
+    @property
+    def normalizer(self) -> Callable[[str], str]:
+        return classifier.normalize
+
     def score(self, comments: Sequence[Comment]) -> list[Scores]:
-        raw = self._model.score(
+        return self._score(comments, None)
+
+    def score_normalized(
+        self, comments: Sequence[Comment], normalized: Sequence[str]
+    ) -> list[Scores]:
+        """`score`, with `normalized[i]` = `classifier.normalize(comments[i].text)`."""
+        return self._score(comments, normalized)
+
+    def _score(self, comments: Sequence[Comment], normalized: Sequence[str] | None) -> list[Scores]:
+        rows = self._model.score_rows(
             [c.text for c in comments],
             author_urls=[c.author.url for c in comments],
             site_ids=[c.site_id for c in comments],
+            normalized=normalized,
         )
-        return [
-            Scores(
-                spam=s.spam,
-                abuse=s.abuse,
-                severe_toxicity=s.severe_toxicity,
-                insult=s.insult,
-                threat=s.threat,
-                identity_attack=s.identity_attack,
-                profanity=s.profanity,
-            )
-            for s in raw
-        ]
+        # [spam, abuse, *sub-scores]: the classifier's SUBSCORES order is the order of the
+        # sub-score fields of `Scores` (a unit test holds them together)
+        return [Scores(*row) for row in rows]

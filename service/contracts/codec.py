@@ -7,6 +7,7 @@ unknown fields are kept. Every failure is an `InvalidComment` with a precise rea
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import re
 import uuid
@@ -15,6 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
+
+import msgspec
 
 from service.domain.errors import InvalidComment
 from service.domain.errors import InvalidCommentReason as R
@@ -32,6 +35,9 @@ SCHEMA_DIR: Final = Path(__file__).resolve().parent / "schemas"
 # Auto decisions get a name-based id: a replayed batch re-creates the same event_id, so a
 # consumer that dedupes by event_id is safe even outside read_committed.
 _EVENT_NAMESPACE: Final = uuid.UUID("6f1c1d1e-6b5e-4c8e-9d38-4f0f3b5a2c11")
+_NAMESPACE_BYTES: Final = _EVENT_NAMESPACE.bytes
+_SUB_SCORE_FIELDS: Final = tuple(name.value for name in SubScore)  # = the `Scores` fields
+_ENCODER: Final = msgspec.json.Encoder()
 
 _ID_RE: Final = re.compile(r"[^\x00-\x1f\x7f]{1,256}")
 _SITE_RE: Final = re.compile(r"[A-Za-z0-9._-]{1,128}")
@@ -163,8 +169,99 @@ def _author(doc: Mapping[str, Any]) -> Author:
 
 
 def decode_comment(value: bytes | None, limits: Limits) -> Comment:
-    """Parse one `comments` record value, or raise `InvalidComment` saying why not."""
+    """Parse one `comments` record value, or raise `InvalidComment` saying why not.
+
+    An event made of the contract's fields only, every one valid, is read in one pass by a
+    typed decoder (`_fast_comment`); any other (unknown fields, a wrong type, invalid JSON
+    or UTF-8, a value that breaks a rule) is read again field by field, which keeps unknown
+    fields and says exactly what is wrong: both give the same `Comment` for the same bytes."""
+    comment = _fast_comment(value, limits)
+    return comment if comment is not None else decode_comment_by_field(value, limits)
+
+
+def decode_comment_by_field(value: bytes | None, limits: Limits) -> Comment:
+    """`decode_comment` without the typed decoder: the reference it must agree with."""
     return comment_from_mapping(_json_object(value, limits, "a comment event"), limits)
+
+
+class _AuthorFields(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    id: str | None = None
+    name: str | None = None
+    email: str | None = None
+    url: str | None = None
+    ip: str | None = None
+    user_agent: str | None = None
+
+
+class _CommentFields(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """The contract's fields (see `_KNOWN`), typed; a field of any other name is an error."""
+
+    schema: str = COMMENT_SCHEMA
+    id: str
+    site_id: str
+    text: str
+    thread_id: str | None = None
+    parent_id: str | None = None
+    author: _AuthorFields | None = None
+    created_at: str | None = None
+    lang: str | None = None
+    thread_url: str | None = None
+    thread_title: str | None = None
+
+
+_COMMENT_FIELDS: Final = msgspec.json.Decoder(_CommentFields)
+
+
+def _fast_comment(value: bytes | None, limits: Limits) -> Comment | None:
+    """The comment, if the typed decoder reads it and every rule holds; None for anything
+    else, which `decode_comment_by_field` then reads (and refuses with the reason)."""
+    if value is None or len(value) > limits.max_message_bytes:
+        return None
+    try:
+        doc = _COMMENT_FIELDS.decode(value)
+    except msgspec.DecodeError:  # invalid JSON or UTF-8, a wrong type, an unknown field,
+        return None  # an escaped lone surrogate (an escaped pair is one character, as in json)
+    raw = doc.author
+    author = (
+        Author()
+        if raw is None
+        else Author(raw.id, raw.name, raw.email, raw.url, raw.ip, raw.user_agent)
+    )
+    if not _rules_hold(doc, author, limits):
+        return None
+    try:
+        created = None if doc.created_at is None else _timestamp(doc.created_at)
+    except InvalidComment:
+        return None
+    return Comment(
+        id=doc.id,
+        site_id=doc.site_id,
+        text=doc.text,
+        thread_id=doc.thread_id,
+        parent_id=doc.parent_id,
+        author=author,
+        created_at=created,
+        lang=doc.lang,
+        thread_url=doc.thread_url,
+        thread_title=doc.thread_title,
+    )
+
+
+def _rules_hold(doc: _CommentFields, author: Author, limits: Limits) -> bool:
+    """What `comment_from_mapping` checks beyond the types (but the timestamp)."""
+    shorts = (
+        *(doc.thread_id, doc.parent_id, doc.lang, doc.thread_url),
+        *(author.id, author.name, author.email, author.url, author.ip, author.user_agent),
+    )
+    return (
+        doc.schema == COMMENT_SCHEMA
+        and len(doc.text) <= limits.max_text_chars
+        and _ID_RE.fullmatch(doc.id) is not None
+        and _SITE_RE.fullmatch(doc.site_id) is not None
+        and all(s is None or len(s) <= _MAX_OPTIONAL_CHARS for s in shorts)
+        and (doc.thread_url is None or is_http_url(doc.thread_url))
+        and (doc.thread_title is None or len(doc.thread_title) <= MAX_THREAD_TITLE_CHARS)
+    )
 
 
 def _json_object(value: bytes | None, limits: Limits, what: str) -> dict[str, Any]:
@@ -270,17 +367,25 @@ def rfc3339(moment: datetime) -> str:
 
 
 def auto_event_id(site_id: str, comment_id: str) -> str:
-    return str(uuid.uuid5(_EVENT_NAMESPACE, f"auto\x1f{site_id}\x1f{comment_id}"))
+    """`uuid.uuid5(_EVENT_NAMESPACE, f"auto\\x1f{site_id}\\x1f{comment_id}")` as a string,
+    without building the UUID object."""
+    name = f"auto\x1f{site_id}\x1f{comment_id}".encode()
+    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name, usedforsecurity=False).digest())
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = digest[:16].hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def decision_document(decision: Decision, event_id: str, decided_at: datetime) -> dict[str, Any]:
     """The decision event (schema 1.1: the abuse sub-scores the model gives and the language
     are optional fields a 1.0 reader that ignores unknown fields never sees)."""
-    scores = {"spam": round(decision.scores.spam, 6), "abuse": round(decision.scores.abuse, 6)}
-    for name in SubScore:
-        value = decision.scores.sub(name)
+    given = decision.scores
+    scores = {"spam": round(given.spam, 6), "abuse": round(given.abuse, 6)}
+    for name in _SUB_SCORE_FIELDS:
+        value = getattr(given, name)
         if value is not None:  # only those the model gives
-            scores[name.value] = round(value, 6)
+            scores[name] = round(value, 6)
     doc: dict[str, Any] = {
         "schema": DECISION_SCHEMA,
         "event_id": event_id,
@@ -305,7 +410,9 @@ def _dumps(doc: Mapping[str, Any]) -> bytes:
 
 
 def encode_decision(decision: Decision, event_id: str, decided_at: datetime) -> bytes:
-    return _dumps(decision_document(decision, event_id, decided_at))
+    # msgspec writes the same JSON as `_dumps` but for the exponent of tiny floats (1e-6,
+    # not 1e-06), which is the same number, in a tenth of the time
+    return _ENCODER.encode(decision_document(decision, event_id, decided_at))
 
 
 def decision_key(site_id: str, comment_id: str) -> bytes:

@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from typing import Final
 
 from service.domain.authors import AuthorStatus, AuthorStatuses
 from service.domain.errors import InvalidPolicy
@@ -361,9 +362,13 @@ def _unsupported_language(rules: LanguageRules, language: Language | None) -> li
     ]
 
 
+_LABELS: Final = tuple(Label)  # iterating an enum class costs more than a tuple
+_SUB_SCORES: Final = tuple(SubScore)
+
+
 def _scores(scores: Scores, policy: SitePolicy) -> _Found:
     found = _Found()
-    for label in Label:
+    for label in _LABELS:
         score = scores.of(label)
         limits = policy.thresholds(label)
         if score >= limits.reject_at:
@@ -381,10 +386,12 @@ def _scores(scores: Scores, policy: SitePolicy) -> _Found:
                     f"{limits.approve_below:.3f} and reject threshold {limits.reject_at:.3f}",
                 )
             )
-    for name in SubScore:
+    for name in _SUB_SCORES:
         sub = policy.sub_scores.get(name)
+        if sub is None:  # no threshold
+            continue
         value = scores.sub(name)
-        if sub is None or value is None:  # no threshold, or the model has no such score
+        if value is None:  # the model has no such score
             continue
         if sub.reject_at is not None and value >= sub.reject_at:
             found.rejects.append(
@@ -413,6 +420,8 @@ def _terms(rules: TermRules, normalized: str, found: _Found) -> None:
 
 
 def _links(rules: LinkRules, text: str, context: DecisionContext, found: _Found) -> None:
+    if not rules.block_domains and rules.max_links is None and not rules.hold_first_time_author:
+        return  # no link rule: the links need not be found
     hosts = [h for h in link_domains(text) if domain_in(h, rules.allow_domains) is None]
     for host in hosts:
         blocked = domain_in(host, rules.block_domains)

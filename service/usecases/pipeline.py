@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
@@ -39,14 +38,20 @@ from service.domain.policy import Policy, SitePolicy, decide
 from service.domain.review import Activity, ActivityQuery, AuthorKey, StoredComment
 from service.domain.rules import DecisionContext
 from service.domain.spot_check import spot_check
-from service.usecases.ports import BatchCounts, Classifier, Clock, LanguageDetector
+from service.usecases.ports import (
+    BatchCounts,
+    Classifier,
+    Clock,
+    LanguageDetector,
+    PrenormalizedClassifier,
+)
 
 log = logging.getLogger(__name__)
 
 Normalizer = Callable[[str], str]
-_NOT_WORD: Final = re.compile(r"[^a-z_ ]+")
-_SPACES: Final = re.compile(r"\s+")
+_WORD: Final = re.compile(r"[a-z_]+")
 _JSON: Final = (("content-type", b"application/json"),)
+_SUB_SCORE_FIELDS: Final = tuple(name.value for name in SubScore)  # = the `Scores` fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,14 +139,20 @@ class Prepared:
 
 def text_hash(normalized: str) -> str:
     """The same for near-same texts: digits, punctuation and spacing do not count."""
-    skeleton = _SPACES.sub(" ", _NOT_WORD.sub(" ", normalized)).strip()
+    # the runs of a-z and _, one space apart: anything else is a separator
+    skeleton = " ".join(_WORD.findall(normalized))
     return hashlib.sha256(skeleton.encode()).hexdigest()[:32]
 
 
 def _valid_scores(scores: Scores) -> bool:
-    subs = (scores.sub(name) for name in SubScore)
-    every = (scores.spam, scores.abuse, *(s for s in subs if s is not None))
-    return all(math.isfinite(s) and 0.0 <= s <= 1.0 for s in every)
+    """Every score the model gives is a probability (NaN and infinities fail the bounds)."""
+    if not (0.0 <= scores.spam <= 1.0 and 0.0 <= scores.abuse <= 1.0):
+        return False
+    for name in _SUB_SCORE_FIELDS:
+        value = getattr(scores, name)
+        if value is not None and not 0.0 <= value <= 1.0:
+            return False
+    return True
 
 
 class Pipeline:
@@ -215,12 +226,14 @@ class Pipeline:
         classifier = self._classifier
         shadow_classifier = self._shadow_classifier if with_shadow else None
         valid = [v for v in prepared.order if isinstance(v, _Valid)]
-        scored = self._score(classifier, [v.comment for v in valid])
+        comments = [v.comment for v in valid]
+        normalized = [v.normalized for v in valid]
+        scored = self._score(classifier, comments, normalized)
         outcome = BatchOutcome(records=[], scoring_failures=scored.count(None))
         scores = iter(scored)
-        languages = iter(self._languages([v.comment for v in valid]))
+        languages = iter(self._languages(comments))
         shadow_scores = iter(
-            self._score(shadow_classifier, [v.comment for v in valid])
+            self._score(shadow_classifier, comments, normalized)
             if shadow_classifier is not None
             else ()
         )
@@ -312,13 +325,22 @@ class Pipeline:
             languages[i] = language
         return languages
 
-    def _score(self, classifier: Classifier, comments: Sequence[Comment]) -> list[Scores | None]:
+    def _score(
+        self, classifier: Classifier, comments: Sequence[Comment], normalized: Sequence[str]
+    ) -> list[Scores | None]:
         """Score the batch at once; if that fails, one by one, so one comment that breaks
-        the model gets the site's failure policy instead of taking its batch down."""
+        the model gets the site's failure policy instead of taking its batch down. The texts
+        this pipeline normalised go to a classifier that normalises the same way."""
         if not comments:
             return []
         try:
-            batch = classifier.score(comments)
+            if (
+                isinstance(classifier, PrenormalizedClassifier)
+                and classifier.normalizer is self._normalize
+            ):
+                batch = classifier.score_normalized(comments, normalized)
+            else:
+                batch = classifier.score(comments)
             if len(batch) == len(comments) and all(_valid_scores(s) for s in batch):
                 return list(batch)
         except Exception:

@@ -3,11 +3,11 @@ tests pass small fakes."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from service.domain.access import Identity
 from service.domain.authors import AuthorMark, AuthorStatus
@@ -57,6 +57,21 @@ class Classifier(Protocol):
     def version(self) -> str: ...
 
     def score(self, comments: Sequence[Comment]) -> list[Scores]: ...
+
+
+@runtime_checkable
+class PrenormalizedClassifier(Classifier, Protocol):
+    """A classifier that takes each text already normalised with its own `normalizer`, so
+    that the pipeline, which normalises every text anyway, does not make it normalise again.
+    `score_normalized(comments, [normalizer(c.text) for c in comments])` gives exactly what
+    `score(comments)` gives."""
+
+    @property
+    def normalizer(self) -> Callable[[str], str]: ...
+
+    def score_normalized(
+        self, comments: Sequence[Comment], normalized: Sequence[str]
+    ) -> list[Scores]: ...
 
 
 class LanguageDetector(Protocol):

@@ -13,6 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, TypeVar
 
+import msgspec
+
 from service.adapters.sql import bulk
 from service.adapters.sql.dialects import Dialect, Row, Tx, dialect_for
 from service.adapters.sql.migrations import MIGRATIONS
@@ -88,6 +90,9 @@ _ITEM_COLUMNS: Final = (
 )
 
 
+_JSON_ENCODER: Final = msgspec.json.Encoder()
+_SUB_SCORE_FIELDS: Final = tuple(name.value for name in SubScore)  # = the `Scores` fields
+
 _INSERT_COMMENT: Final = (
     "INSERT INTO comments (site_id, comment_id, text, author_id, author_name, thread_id, "
     "created_at_ms, spam, abuse, risk, reasons, reason_codes, model_version, policy_version, "
@@ -105,6 +110,7 @@ def _comment_row(c: StoredComment) -> tuple[Any, ...]:
     spot = c.spot_check
     queued = (c.action is Action.REVIEW and c.queued) or spot is not None
     codes = [r.code.value for r in c.reasons] + ([spot.code.value] if spot else [])
+    decided_ms = _ms(c.decided_at)
     return (
         c.site_id,
         c.comment_id,
@@ -116,15 +122,15 @@ def _comment_row(c: StoredComment) -> tuple[Any, ...]:
         c.scores.spam,
         c.scores.abuse,
         max(c.scores.spam, c.scores.abuse),
-        json.dumps([{"code": r.code.value, "detail": r.detail} for r in c.reasons]),
+        _json_text([{"code": r.code.value, "detail": r.detail} for r in c.reasons]),
         "," + ",".join(codes) + ",",
         c.model_version,
         c.policy_version,
         c.action.value,
-        _ms(c.decided_at),
+        decided_ms,
         c.event_json,
         ReviewStatus.PENDING.value if queued else None,
-        _ms(c.decided_at) if queued else None,
+        decided_ms if queued else None,
         c.text_hash,
         c.campaign_author,
         _sub_scores_json(c.scores),
@@ -133,14 +139,19 @@ def _comment_row(c: StoredComment) -> tuple[Any, ...]:
         _clean(c.parent_id),
         _clean(c.thread_url),
         _clean(c.thread_title),
-        None if spot is None else json.dumps([{"code": spot.code.value, "detail": spot.detail}]),
+        None if spot is None else _json_text([{"code": spot.code.value, "detail": spot.detail}]),
         int(spot is not None),
     )
 
 
+def _json_text(value: object) -> str:
+    """Compact JSON for a TEXT column (read back with `json.loads`)."""
+    return _JSON_ENCODER.encode(value).decode()
+
+
 def _sub_scores_json(scores: Scores) -> str | None:
-    given = {n.value: v for n in SubScore if (v := scores.sub(n)) is not None}
-    return json.dumps(given) if given else None
+    given = {n: v for n in _SUB_SCORE_FIELDS if (v := getattr(scores, n)) is not None}
+    return _json_text(given) if given else None
 
 
 def _scores(spam: float, abuse: float, sub_scores: str | None) -> Scores:

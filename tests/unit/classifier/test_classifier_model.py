@@ -114,6 +114,42 @@ def test_huge_text_costs_no_more_than_its_prefix(tiny_model: Path) -> None:
     assert a == b
 
 
+def test_texts_normalised_by_the_caller_score_as_the_raw_texts(tiny_model: Path) -> None:
+    model = load_model(tiny_model)
+    texts = [
+        "BUY cheap pills at www.pills.example NOW!!!",
+        "You are an  I D I O T",
+        "Thanks, a very fair article.",
+        "",
+        "click here " * 200,  # longer than max_chars: cut first, then normalised, as without
+    ]
+    assert len(texts[-1]) > model.max_chars
+    normalized = [classifier.normalize(t) for t in texts]
+
+    assert model.score(texts, normalized=normalized) == model.score(texts)
+
+
+def test_a_given_normalised_text_is_what_the_features_are_made_of(tiny_model: Path) -> None:
+    model = load_model(tiny_model)
+    featurizer = model.params.featurizer
+    long = "thanks for the article " * 100
+    spam = classifier.normalize("buy cheap pills buy now buy")
+
+    # the word and character blocks of a text that fits come from the given form
+    given = featurizer.transform_parts(["hello"], normalized=[spam])
+    own = featurizer.transform_parts([spam])
+    assert (given[0] != own[0]).nnz == 0
+    assert (given[1] != own[1]).nnz == 0
+    # a longer one is normalised from its own prefix, as without it
+    cut = featurizer.transform_parts([long], normalized=[spam])
+    plain = featurizer.transform_parts([long])
+    assert (cut[0] != plain[0]).nnz == 0
+    assert (cut[1] != plain[1]).nnz == 0
+    assert model.score([long], normalized=[spam]) == model.score([long])
+    with pytest.raises(ValueError, match="normalized"):
+        model.score(["a", "b"], normalized=["a"])
+
+
 def test_rejects_bad_arguments(tiny_model: Path) -> None:
     model = load_model(tiny_model)
     with pytest.raises(TypeError):

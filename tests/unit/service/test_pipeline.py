@@ -1,10 +1,15 @@
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Sequence
-from dataclasses import replace
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from service.contracts.codec import Limits, SourceRecord, auto_event_id
 from service.domain.model import Comment, Language, Scores, SubScore
@@ -510,3 +515,52 @@ def test_an_invalid_sub_score_is_a_scoring_failure_of_that_comment_only() -> Non
         assert (a["action"], a["reasons"][0]["code"]) == ("review", "scoring_failed"), bad
         assert b["action"] == "approve"
         assert outcome.scoring_failures == 1
+
+
+@dataclass
+class Prenormalizing(KeywordClassifier):
+    """Takes the pipeline's normalised texts when they were normalised its way."""
+
+    given: list[list[str]] = field(default_factory=list)
+
+    @property
+    def normalizer(self) -> Callable[[str], str]:
+        return str.upper
+
+    def score_normalized(
+        self, comments: Sequence[Comment], normalized: Sequence[str]
+    ) -> list[Scores]:
+        self.given.append(list(normalized))
+        return self.score(comments)
+
+
+def test_texts_are_normalised_once_for_a_classifier_that_normalises_the_same_way() -> None:
+    model = Prenormalizing()
+    pipeline = Pipeline(model, POLICY, CLOCK, TOPICS, Limits(), normalize=str.upper)
+
+    pipeline.process_batch(
+        [record(0, comment("c1", "buy now")), record(1, b"{"), record(2, comment("c2", "ok"))]
+    )
+
+    assert model.given == [["BUY NOW", "OK"]]
+    assert model.calls == [2]
+
+
+def test_a_classifier_that_normalises_otherwise_gets_the_raw_texts_only() -> None:
+    model = Prenormalizing()
+    pipeline = Pipeline(model, POLICY, CLOCK, TOPICS, Limits(), normalize=str.casefold)
+
+    outcome = pipeline.process_batch([record(0, comment("c1", "buy now"))])
+
+    assert model.given == []
+    assert model.calls == [1]
+    assert outcome.actions == {"reject": 1}
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(st.text(alphabet=st.sampled_from("ab_ z9.!\t\n\u00a0\u2028é-")))
+def test_the_text_hash_is_of_the_letter_runs_one_space_apart(normalized: str) -> None:
+    # the definition: every character but a-z, _ and space is a space, spaces collapse
+    skeleton = re.sub(r"\s+", " ", re.sub(r"[^a-z_ ]+", " ", normalized)).strip()
+
+    assert text_hash(normalized) == hashlib.sha256(skeleton.encode()).hexdigest()[:32]
