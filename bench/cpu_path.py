@@ -30,12 +30,12 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from bench.common import comment_event, realistic_texts
-from service.contracts.codec import SourceRecord
 from service.adapters.sklearn_classifier import ModelClassifier
 from service.adapters.sql.store import SqlReviewStore
 from service.bootstrap import build
-from service.usecases.pipeline import Pipeline
+from service.contracts.codec import SourceRecord
 from service.settings import Settings
+from service.usecases.pipeline import Pipeline
 
 
 def batches(records: int, batch: int) -> list[list[SourceRecord]]:

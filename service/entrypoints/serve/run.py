@@ -5,8 +5,8 @@ model watcher, the bulk-action applier and the HTTP API, run together until SIGT
 from __future__ import annotations
 
 import asyncio
-import gc
 import contextlib
+import gc
 import logging
 import signal
 import socket
