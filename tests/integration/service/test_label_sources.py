@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
+import service.adapters.sql.rows as sql_rows
 import service.adapters.sql.store as store_module
 from service.adapters.sql.dialects import dialect_for
 from service.adapters.sql.migrations import MIGRATIONS
@@ -83,7 +84,7 @@ def _write_legacy(url: str, decisions: Sequence[LegacyDecision]) -> None:
     try:
         with db.transaction(write=True) as tx:
             for cid in sorted({d.comment_id for d in decisions}):
-                row = store_module._comment_row(stored(cid))[:_LEGACY_COMMENT_COLUMNS]
+                row = sql_rows.comment_row(stored(cid))[:_LEGACY_COMMENT_COLUMNS]
                 tx.execute(_LEGACY_COMMENT_INSERT, row)
             for d in decisions:
                 tx.execute(
