@@ -1,4 +1,6 @@
-"""Moderator decisions wait in the outbox while Kafka is down and all arrive once it is back."""
+"""Moderator decisions wait in the outbox while Kafka is down and all arrive once it is back. A
+fault test: it stops and starts the local broker (deploy/kafka/kafka.sh), so it lives with the
+others that do."""
 
 from __future__ import annotations
 
