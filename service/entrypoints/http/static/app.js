@@ -566,9 +566,8 @@
 
   function toggleAllShown() {
     const ids = state.items.map((i) => i.comment_id);
-    const all = ids.length > 0 && ids.every((id) => bulk.checked.has(id));
-    if (all) bulk.checked.clear();
-    setChecked(all ? [] : ids, true);
+    if (ids.length > 0 && ids.every((id) => bulk.checked.has(id))) clearChecked();
+    else setChecked(ids, true);
   }
 
   function clearChecked() {
