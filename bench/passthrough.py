@@ -3,7 +3,8 @@
     python -m bench.passthrough --source T --target T --group G --transactional-id ID
 
 It uses the service's Kafka settings (read_committed consumer, `getmany` of up to 500
-records, idempotent transactional producer with acks=all and linger 5 ms, one transaction per
+records, idempotent transactional producer with acks=all, linger 5 ms and 512 KiB batches (the
+constants in service/adapters/kafka_support.py), one transaction per
 batch holding the copies and the consumer offsets), so the only difference from
 `moderation serve` is the work done on each record. Runs until SIGTERM, or `--max-seconds`.
 """
@@ -19,6 +20,7 @@ import time
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench.common import BOOTSTRAP
+from service.adapters.kafka_support import PRODUCER_BATCH_BYTES, PRODUCER_LINGER_MS
 
 
 async def copy(args: argparse.Namespace) -> int:
@@ -31,7 +33,8 @@ async def copy(args: argparse.Namespace) -> int:
         transactional_id=args.transactional_id,
         enable_idempotence=True,
         acks="all",
-        linger_ms=5,
+        linger_ms=PRODUCER_LINGER_MS,
+        max_batch_size=PRODUCER_BATCH_BYTES,
     )
     consumer = AIOKafkaConsumer(
         args.source,

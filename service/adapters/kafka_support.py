@@ -9,6 +9,7 @@ import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Sequence
+from typing import Final
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
@@ -16,6 +17,15 @@ from aiokafka.structs import ConsumerRecord
 
 from service.contracts.codec import SourceRecord
 from service.domain.errors import ModerationError
+
+# The pipeline's transactional producer (and the passthrough benchmark, which must match it):
+# sends wait up to 5 ms to fill a batch, and one partition's batch may hold 512 KiB. aiokafka's
+# default of 16 KiB holds a few dozen decisions, so one 500-comment transaction was cut into many
+# produce requests, each a socket write and a response handled in Python (BENCHMARKS.md).
+# 512 KiB stays under the broker's default `message.max.bytes` and aiokafka's
+# `max_request_size` (1 MiB each).
+PRODUCER_LINGER_MS: Final = 5
+PRODUCER_BATCH_BYTES: Final = 512 * 1024
 
 
 class FatalKafkaError(ModerationError):

@@ -30,6 +30,8 @@ from aiokafka.errors import (
 from aiokafka.structs import ConsumerRecord
 
 from service.adapters.kafka_support import (
+    PRODUCER_BATCH_BYTES,
+    PRODUCER_LINGER_MS,
     Backoff,
     FatalKafkaError,
     retry_later,
@@ -187,7 +189,8 @@ class KafkaPipelineRunner:
             transactional_id=cfg.transactional_id,
             enable_idempotence=True,
             acks="all",
-            linger_ms=5,
+            linger_ms=PRODUCER_LINGER_MS,
+            max_batch_size=PRODUCER_BATCH_BYTES,
             client_id=f"{cfg.transactional_id}-producer",
         )
         consumer = AIOKafkaConsumer(
