@@ -84,3 +84,27 @@ def test_importing_connects_to_nothing_and_reads_no_settings(module: str) -> Non
         check=False,
     )
     assert result.returncode == 0, result.stderr
+
+
+def _layout_section() -> str:
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("### Code layout")
+    return readme[start : readme.index("\n## ", start)]
+
+
+def test_the_readme_layout_names_every_package_and_top_level_module() -> None:
+    layout = _layout_section()
+    service = ROOT / "service"
+    packages = sorted(
+        p.parent.relative_to(service) for p in service.rglob("__init__.py") if p.parent != service
+    )
+    missing = [
+        str(p)
+        for p in packages
+        # a layer as `service/<layer>/`, a package inside one by its own name
+        if f"`service/{p}/`" not in layout and f"`{p.name}/`" not in layout
+    ]
+    loose = sorted(p.name for p in service.glob("*.py") if p.name != "__init__.py")
+    missing += [name for name in loose if f"`service/{name}`" not in layout]
+    assert not missing, f"README's code layout does not name: {missing}"
+    assert len(loose) <= 6  # the limit on loose modules at the top of service/
