@@ -178,9 +178,15 @@ async def ready(request: web.Request) -> web.Response:
 
 
 def pick(request: web.Request) -> Upstream:
-    """The worker for this request: by its credentials if it has any, else the next one."""
+    """The worker for this request: by its credentials if it has any, else the next one. One
+    credential always reaches one worker, so its rate limit is not multiplied by N; a
+    Perspective key counts the same in `?key=` and in `X-Goog-Api-Key`."""
     upstreams = request.app[UPSTREAMS]
-    credential = request.headers.get("Authorization") or request.query.get("key")
+    credential = (
+        request.headers.get("Authorization")
+        or request.query.get("key")
+        or request.headers.get("X-Goog-Api-Key")
+    )
     if credential:
         return upstreams[zlib.crc32(credential.encode("utf-8", "replace")) % len(upstreams)]
     turns = request.app[_TURNS]

@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import make_mocked_request
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from service.entrypoints.serve.front import merge_metrics
+from service.entrypoints.serve.front import UPSTREAMS, Upstream, merge_metrics, pick
 from service.entrypoints.serve.workers import WorkerRole, worker_env
 from service.settings import Settings, SettingsError
 
@@ -71,3 +73,20 @@ def test_merged_metrics_label_every_sample_with_its_worker_and_type_each_family_
     assert samples[("moderation_comments_consumed_total", (("worker", "w1"),))] == 4
     assert samples[("moderation_worker_up", (("worker", "w1"),))] == 1
     assert samples[("moderation_worker_up", (("worker", "w2"),))] == 0
+
+
+@pytest.mark.parametrize("workers", [2, 3, 5])
+def test_a_perspective_key_reaches_one_worker_wherever_the_request_carries_it(
+    workers: int,
+) -> None:
+    # each worker keeps its own rate-limit bucket: a key spread over N workers would get N x
+    app = web.Application()
+    app[UPSTREAMS] = tuple(Upstream(f"w{i}", 9000 + i) for i in range(workers))
+
+    def worker(path: str, headers: dict[str, str]) -> str:
+        return pick(make_mocked_request("POST", path, headers=headers, app=app)).name
+
+    for key in (f"key-{n}" for n in range(20)):
+        in_query = worker(f"/v1alpha1/comments:analyze?key={key}", {})
+        in_header = {worker("/v1alpha1/comments:analyze", {"X-Goog-Api-Key": key}) for _ in "abc"}
+        assert in_header == {in_query}
