@@ -250,7 +250,10 @@ async def coral(request: web.Request) -> web.StreamResponse:
         else:
             # a withheld comment is decided in Coral's queue: it does not join ours
             result = await moderator.moderate(event, config.budget_seconds, queue_review=False)
-    except (DecisionPending, InvalidComment):
+    except InvalidComment as exc:
+        # as on /api/v1/moderate: Coral logs the error and its later phases decide the comment
+        raise ApiError(400, "invalid_comment", f"{exc.reason.value}: {exc.detail}") from None
+    except DecisionPending:
         return web.Response(status=204)  # no opinion in time: Coral moves on
     reply = answer(result.decision, config.on_approve)
     return web.Response(status=204) if reply is None else web.json_response(reply)

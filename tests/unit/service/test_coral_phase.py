@@ -284,6 +284,30 @@ async def test_a_signed_but_broken_request_is_a_json_400_and_nothing_happens(
 
 
 @pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (coral_body("<p>" + "buy pills " * 2_001 + "</p>"), "text_too_long"),
+        (coral_body("<p>hello</p>", site="the herald"), "invalid_value"),
+        (coral_body("<p>hello</p>", author="a" * 2_049), "invalid_value"),
+    ],
+    ids=["text-too-long", "site-with-a-space", "author-id-too-long"],
+)
+async def test_a_comment_the_contract_refuses_is_a_400_naming_why_and_nothing_happens(
+    stack: Stack, tmp_path: Path, body: bytes, reason: str
+) -> None:
+    # a 204 would read as "no objection" in Coral, with nothing logged on either side
+    response = await coral(stack, body)
+
+    assert response.status == 400
+    error = (await response.json())["error"]
+    assert error["code"] == "invalid_comment"
+    assert error["message"].startswith(f"{reason}: ")
+    assert stack.model.calls == []
+    assert await published(stack) == []
+    assert stored_events(tmp_path) == []
+
+
+@pytest.mark.parametrize(
     "signature",
     [
         None,

@@ -64,7 +64,7 @@ def schemas(max_text_chars: int) -> Json:
                             "type": "string",
                             "description": "HTML, unless the phase's format is plain text "
                             "(MODERATION_CORAL_FORMAT); its text is what is scored, and a text "
-                            f"over {max_text_chars} characters gets no opinion (204)",
+                            f"over {max_text_chars} characters is a 400 invalid_comment",
                         },
                         "parentID": any_text,
                     },
@@ -161,8 +161,7 @@ def paths() -> Json:
                     **responses(ok("Our decision in Coral's words", ref("CoralAnswer")), 400),
                     "204": {
                         "description": "No objection: an approval (unless "
-                        "MODERATION_CORAL_ON_APPROVE=approve), no decision within the budget, "
-                        "or a comment we cannot score"
+                        "MODERATION_CORAL_ON_APPROVE=approve), or no decision within the budget"
                     },
                     "401": ok("X-Coral-Signature does not match the body", ref("Error")),
                     "404": ok("The Coral integration is not enabled here", ref("Error")),
