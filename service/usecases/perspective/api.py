@@ -69,8 +69,14 @@ class PerspectiveConfig:
 
 
 def comment_id(client_token: str | None, text: str) -> str:
-    """The id a stored call's comment gets: from the client's token, else from its text."""
-    kind, value = ("token", client_token) if client_token is not None else ("text", text)
+    """The id a stored call's comment gets: from the client's token and its text, else from its
+    text alone. Perspective's `clientToken` is only echoed there, so clients reuse one (a
+    session's, or a comment's across its edits): a new text under a known token is a new
+    comment, decided anew, and the same request again is the same one."""
+    if client_token is None:
+        kind, value = "text", text
+    else:
+        kind, value = "token", f"{len(client_token)}:{client_token}{text}"
     return f"perspective-{kind}-{hashlib.sha256(value.encode()).hexdigest()[:32]}"
 
 

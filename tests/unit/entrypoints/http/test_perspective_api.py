@@ -251,6 +251,23 @@ async def test_without_a_client_token_the_text_makes_the_comment(stack: Stack) -
     assert ids == [comment_id(None, "lovely"), comment_id(None, "lovely too")]
 
 
+async def test_a_new_text_under_a_known_client_token_is_decided_anew(stack: Stack) -> None:
+    # Perspective only echoes clientToken: clients reuse one per session or across an edit
+    await post(stack, ANALYZE, body("a fine comment", clientToken="session-1"))
+    _, edited, _ = await post(stack, ANALYZE, body("you idiot buy pills", clientToken="session-1"))
+    _, again, _ = await post(stack, ANALYZE, body("you idiot buy pills", clientToken="session-1"))
+
+    decisions = [json.loads(r.value) for r in await stack.store.outbox_pending(10)]
+    assert [d["comment_id"] for d in decisions] == [
+        comment_id("session-1", "a fine comment"),
+        comment_id("session-1", "you idiot buy pills"),
+    ]
+    assert stack.model.calls == [1, 1]  # the edit scored, the repeat not
+    assert values(edited)["TOXICITY"] == pytest.approx(decisions[1]["scores"]["abuse"])
+    assert values(again) == values(edited)
+    assert len({comment_id("ab", "c"), comment_id("a", "bc")}) == 2  # no seam between the two
+
+
 # Keys, sites, limits
 
 
