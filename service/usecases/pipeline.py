@@ -95,7 +95,7 @@ class _Valid:
     record: SourceRecord
     comment: Comment
     normalized: str
-    text_hash: str
+    text_hash: str | None  # None while no policy has a campaign rule: nothing reads it
 
     @property
     def author(self) -> AuthorKey | None:
@@ -129,7 +129,7 @@ class Prepared:
         # (read per batch: a block applies from the author's next batch, on every instance)
         return ActivityQuery(
             authors=named if authors else (),
-            hashes=tuple({v.text_hash for v in valid}) if campaign > 0 else (),
+            hashes=tuple({v.text_hash for v in valid if v.text_hash is not None}),
             exclude=tuple((v.comment.site_id, v.comment.id) for v in valid),
             flood_since=now - timedelta(seconds=flood),
             campaign_since=now - timedelta(seconds=campaign),
@@ -207,6 +207,10 @@ class Pipeline:
     def prepare(self, records: Sequence[SourceRecord]) -> Prepared:
         order: list[_Valid | DeadLetter] = []
         dead: list[tuple[SourceRecord, InvalidComment]] = []
+        policy = self._policy
+        # Campaigns match texts across sites, so one site's rule needs every site's hashes;
+        # with none, the hash is neither computed nor stored (nor indexed: migration 11).
+        campaigns = policy.windows()[1] > 0
         for record in records:
             try:
                 comment = decode_comment(record.value, self._limits)
@@ -215,8 +219,9 @@ class Pipeline:
                 order.append(DeadLetter(record, error.reason.value))
                 continue
             normalized = self._normalize(comment.text)
-            order.append(_Valid(record, comment, normalized, text_hash(normalized)))
-        return Prepared(order, dead, self._policy)
+            digest = text_hash(normalized) if campaigns else None
+            order.append(_Valid(record, comment, normalized, digest))
+        return Prepared(order, dead, policy)
 
     def finish(
         self, prepared: Prepared, activity: Activity, *, with_shadow: bool = True
@@ -395,7 +400,7 @@ class _BatchState:
                 times = [*self._activity.recent.get(key, ()), *self._recent[key]]
                 recent = 1 + sum(1 for t in times if t >= since)
         authors = {item.campaign_author}
-        if policy.campaign is not None:
+        if policy.campaign is not None and item.text_hash is not None:
             since = now - timedelta(seconds=policy.campaign.window_seconds)
             seen = [*self._activity.texts.get(item.text_hash, ()), *self._texts[item.text_hash]]
             authors |= {author for author, t in seen if t >= since}
@@ -412,7 +417,8 @@ class _BatchState:
         if key is not None:
             self._prior[key] += 1
             self._recent[key].append(now)
-        self._texts[item.text_hash].append((item.campaign_author, now))
+        if item.text_hash is not None:
+            self._texts[item.text_hash].append((item.campaign_author, now))
 
 
 def stored_comment(

@@ -264,4 +264,16 @@ MIGRATIONS: Final[tuple[tuple[int, str, tuple[str, ...]], ...]] = (
             "WHERE status IS NOT NULL",
         ),
     ),
+    (
+        11,
+        "the text-hash index holds only the comments that were hashed",
+        (
+            # The pipeline hashes a text only while some policy has a campaign rule (the one
+            # reader of the hash): the other rows have none and need no entry here. The
+            # campaign query names the hashes (IN), which implies IS NOT NULL.
+            "DROP INDEX comments_text",
+            "CREATE INDEX comments_text ON comments (text_hash, auto_decided_at_ms) "
+            "WHERE text_hash IS NOT NULL",
+        ),
+    ),
 )

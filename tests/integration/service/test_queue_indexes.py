@@ -1,10 +1,12 @@
-"""Migration 10: the indexes behind the queue, the risk order and the reports hold only rows
-that were ever queued (most comments are decided automatically and never are), and the
-store's queue queries can still use them, on SQLite and PostgreSQL (`database_url`)."""
+"""Migrations 10 and 11: the indexes behind the queue, the risk order and the reports hold only
+rows that were ever queued (most comments are decided automatically and never are), the text
+hashes' only the comments hashed for a campaign rule, and the store's queries can still use
+them, on SQLite and PostgreSQL (`database_url`)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
@@ -14,6 +16,9 @@ from service.domain.model import Action
 from tests.integration.service.test_review_store import stored
 
 PARTIAL = ("comments_queue", "comments_risk", "comments_reports")
+PREDICATE = dict.fromkeys(PARTIAL, "status IS NOT NULL") | {
+    "comments_text": "text_hash IS NOT NULL"
+}
 
 # The shapes of the store's queue queries (`adapters/sql/queue.py`), each with the index it
 # must be able to use.
@@ -24,6 +29,9 @@ QUERIES = {
     "AND status = 'pending' ORDER BY risk DESC",
     "comments_reports": "SELECT comment_id FROM comments {hint} WHERE site_id = 'herald' "
     "AND status IN ('pending', 'decided') ORDER BY report_weight DESC",
+    # the campaign rule's history (`adapters/sql/decision_log.py`)
+    "comments_text": "SELECT comment_id FROM comments {hint} WHERE text_hash IN ('h-held', 'h-x') "
+    "AND auto_decided_at_ms >= 0",
 }
 
 
@@ -56,21 +64,21 @@ async def test_the_queue_indexes_skip_comments_that_were_never_queued(
             )
         definitions = {name: sql or "" for name, sql in rows}
         queued = tx.fetchall("SELECT COUNT(*) FROM comments WHERE status IS NOT NULL")
-    for name in PARTIAL:
+    for name, predicate in PREDICATE.items():
         assert "WHERE" in definitions[name]
-        assert "status IS NOT NULL" in definitions[name].replace("(", "").replace(")", "")
-    assert queued == [(3,)]  # the auto-approved 40 are in none of them
-    # the author and text indexes serve the rules, which read every comment: not partial
+        assert predicate in definitions[name].replace("(", "").replace(")", "")
+    assert queued == [(3,)]  # the auto-approved 40 are in none of the queue's
+    # the author index serves the page and the flood rule, which read every comment
     assert "WHERE" not in definitions["comments_author"]
-    assert "WHERE" not in definitions["comments_text"]
 
 
-@pytest.mark.parametrize("index", PARTIAL)
+@pytest.mark.parametrize("index", PREDICATE)
 async def test_each_queue_query_can_still_use_its_index(
     store: SqlReviewStore, db: Dialect, index: str
 ) -> None:
     await store.record_decisions(
-        [stored(f"auto-{i}", action=Action.APPROVE) for i in range(40)] + [stored("held")]
+        [stored(f"auto-{i}", action=Action.APPROVE) for i in range(40)]
+        + [replace(stored("held"), text_hash="h-held")]
     )
     with db.transaction(write=True) as tx:
         if db.name == "sqlite":
@@ -82,7 +90,7 @@ async def test_each_queue_query_can_still_use_its_index(
             # the planner must take this index, which it can only if the query implies its WHERE
             for setting in ("enable_seqscan", "enable_bitmapscan"):
                 tx.execute(f"SET LOCAL {setting} = off")
-            for other in [*sorted(set(PARTIAL) - {index}), "comments_author", "comments_text"]:
+            for other in [*sorted(set(PREDICATE) - {index}), "comments_author"]:
                 tx.execute(f"DROP INDEX {other}")
             tx.execute("ALTER TABLE comments DROP CONSTRAINT comments_pkey")
             query = QUERIES[index].format(hint="")

@@ -80,7 +80,6 @@ def test_each_valid_comment_gets_one_decision_on_the_decisions_topic() -> None:
     assert model.calls == [4]  # one scoring call for the batch
     assert outcome.actions == {"approve": 1, "reject": 2, "review": 1}
     assert [s.comment_id for s in outcome.stored] == ["a", "b", "c", "d"]
-    assert outcome.stored[0].text_hash == text_hash("thanks for the article")
 
 
 def test_invalid_records_go_to_the_dead_letter_topic_in_order() -> None:
@@ -284,6 +283,17 @@ def test_the_store_is_asked_only_for_the_history_some_rule_reads() -> None:
     campaigns = make(campaign_policy())[0].prepare(events).query(now)
     assert campaigns.authors == ()
     assert campaigns.hashes == (text_hash("hi"),)
+
+
+def test_texts_are_hashed_and_stored_hashed_only_while_some_policy_has_a_campaign_rule() -> None:
+    events = [record(0, comment("a", "Thanks for the article"))]
+
+    [plain] = make()[0].process_batch(events).stored
+    assert plain.text_hash is None  # no rule reads it: not stored, nor indexed
+    # a campaign rule on one site matches texts on every site, so every row is hashed
+    other_site = Policy("p", SITE, sites={"gazette": campaign_policy().default})
+    [hashed] = make(other_site)[0].process_batch(events).stored
+    assert hashed.text_hash == text_hash("thanks for the article")
 
 
 def test_a_swapped_model_decides_from_the_next_batch_and_is_named_on_its_decisions() -> None:
