@@ -26,7 +26,8 @@ calibration, then scored on the Civil Comments test split (abuse) as (a) the shi
 stage, (b) the encoder alone, (c) a stack: a logistic regression on [first-stage logit,
 encoder logit] fitted on the calibration rows, the first stage here fitted without them, and
 (d) a cascade: the stack's score for the comments whose first-stage abuse probability lies in
-the review band [0.3, 0.9) (the service's default thresholds), the first stage's elsewhere.
+the review band [0.3, 0.9) (the service's default thresholds; other bands with `--band`), the
+first stage's elsewhere.
 Cost: the encoder's throughput on the same sample as above, the fine-tuning wall time, and
 with `--int8` the same for the dynamically int8-quantised encoder.
 
@@ -296,9 +297,10 @@ class _Stack:
         out: np.ndarray = self.lr.predict_proba(np.column_stack([_logit(first), enc]))[:, 1]
         return out
 
-    def cascade(self, first: np.ndarray, enc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The stack's score inside the review band, the first stage's outside; the band."""
-        low, high = REVIEW_BAND
+    def cascade(
+        self, first: np.ndarray, enc: np.ndarray, low: float, high: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The stack's score inside the band [low, high), the first stage's outside; the band."""
         band = (first >= low) & (first < high)
         return np.where(band, self.stacked(first, enc), first), band
 
@@ -312,6 +314,7 @@ def _finetune(
     first_stage_rate: float,
     args: FineTuneArgs,
     int8: bool,
+    bands: Sequence[tuple[float, float]],
 ) -> None:
     torch = _optional("torch")
     cores = os.cpu_count() or 1
@@ -370,18 +373,22 @@ def _finetune(
             encoder.logits([e.text for e in cc_test]),
         )
         stack = _Stack(first_cal, enc_cal, y_cal)
-        cascade, band = stack.cascade(first_test, enc_test)
-        # The cascade encodes only the band: its rate on one thread (featurise + encode).
-        cascade_rate = 1.0 / (1.0 / first_stage_rate + band.mean() / rates[0])
         print(
             f"| (b) {name} alone | {rates[0]:,.0f} | {rates[1]:,.0f} | {auc(enc_test):.4f} |\n"
             f"| (c) stack of first stage + {name} | - | - | "
-            f"{auc(stack.stacked(first_test, enc_test)):.4f} |\n"
-            f"| (d) cascade, {name} on the band [{REVIEW_BAND[0]:g}, {REVIEW_BAND[1]:g}) "
-            f"({band.mean():.1%} of test comments) | {cascade_rate:,.0f} | - | "
-            f"{auc(cascade):.4f} |",
+            f"{auc(stack.stacked(first_test, enc_test)):.4f} |",
             flush=True,
         )
+        for low, high in bands:
+            cascade, band = stack.cascade(first_test, enc_test, low, high)
+            # The cascade encodes only the band: its rate on one thread (featurise + encode).
+            cascade_rate = 1.0 / (1.0 / first_stage_rate + band.mean() / rates[0])
+            print(
+                f"| (d) cascade, {name} on the band [{low:g}, {high:g}) "
+                f"({band.mean():.1%} of test comments) | {cascade_rate:,.0f} | - | "
+                f"{auc(cascade):.4f} |",
+                flush=True,
+            )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -402,6 +409,14 @@ def main(argv: list[str] | None = None) -> int:
     tune.add_argument("--limit", type=int, default=0, help="fine-tune on this many rows (0 all)")
     tune.add_argument("--seed", type=int, default=0, help="split, batch order and weights")
     tune.add_argument("--int8", action="store_true", help="also the int8-quantised encoder")
+    tune.add_argument(
+        "--band",
+        type=float,
+        nargs=2,
+        action="append",
+        metavar=("LOW", "HIGH"),
+        help="a cascade's first-stage band, repeatable (default: the review band 0.3 0.9)",
+    )
     args = parser.parse_args(argv)
     cores = os.cpu_count() or 1
     config = TrainConfig()
@@ -428,6 +443,7 @@ def main(argv: list[str] | None = None) -> int:
             first_stage_rate=first_stage,
             args=tune_args,
             int8=args.int8,
+            bands=[(low, high) for low, high in args.band or [REVIEW_BAND]],
         )
         return 0
     for threads in (1, cores):
