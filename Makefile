@@ -84,7 +84,8 @@ bench: venv kafka-up pg-up
 	$(BIN)/python bench/bench_perspective.py
 
 # What sentence embeddings would add and cost (not part of `make bench`: it installs PyTorch
-# into its own venv, about 1 GB, and takes about 20 minutes on 2 cores).
+# into its own venv, about 6 GB with the CUDA wheels PyPI's torch brings, and takes about 20
+# minutes on 2 cores; `--finetune` 7-21 more).
 SEMANTIC_VENV := .venv-semantic
 # e.g. SEMANTIC_ARGS="--finetune --int8": the fine-tuned second stage (see the script)
 SEMANTIC_ARGS ?=
