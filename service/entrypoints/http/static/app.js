@@ -775,6 +775,10 @@
   function keysClosed() {
     const opener = state.keysOpener;
     state.keysOpener = null;
+    // "close" arrives a task after the dialog shut: if the focus has moved on meanwhile (the
+    // browser put it back, or the user went elsewhere), it stays where it is.
+    const now = document.activeElement;
+    if (now && now !== document.body && !$("keys-dialog").contains(now)) return;
     if (opener && opener.isConnected && opener !== document.body) opener.focus();
     else if ($("queue").children[state.selected]) $("queue").children[state.selected].focus();
   }
