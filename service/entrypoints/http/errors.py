@@ -16,6 +16,7 @@ from service.domain.bulk import BulkActionClosed, BulkActionNotFound, BulkStatus
 from service.domain.errors import (
     AlreadyDecided,
     ClaimedByOther,
+    InvalidComment,
     InvalidCursor,
     InvalidPolicy,
     ModerationError,
@@ -61,6 +62,7 @@ _DOMAIN: Final[tuple[tuple[type[ModerationError], int, str], ...]] = (
     (NoAuthorStatus, 404, "not_found"),
     (AlreadyDecided, 409, "already_decided"),
     (ClaimedByOther, 409, "claimed_by_other"),
+    (InvalidComment, 400, "invalid_comment"),  # "<reason>: <detail>", as the DLQ says it
     (InvalidCursor, 400, "invalid_cursor"),
     (InvalidModeratorDecision, 400, "invalid_decision"),
     (StoreUnavailable, 503, "unavailable"),

@@ -6,7 +6,6 @@ from __future__ import annotations
 from aiohttp import web
 
 from service.domain.access import Role
-from service.domain.errors import InvalidComment
 from service.entrypoints.http import parse, present
 from service.entrypoints.http.coral import (
     CoralRequestError,
@@ -214,8 +213,6 @@ async def moderate(request: web.Request) -> web.Response:
         raise ApiError(404, "not_found", "synchronous moderation is not enabled here")
     try:
         result = await moderator.moderate(raw, request.app[MODERATE_BUDGET])
-    except InvalidComment as exc:
-        raise ApiError(400, "invalid_comment", f"{exc.reason.value}: {exc.detail}") from None
     except DecisionPending:
         raise _pending() from None
     headers = {"Idempotent-Replayed": "true"} if result.replay else None
@@ -241,6 +238,8 @@ async def coral(request: web.Request) -> web.StreamResponse:
         event, staff = comment_event(raw, config.body_format)
     except CoralRequestError as exc:
         raise ApiError(400, "invalid_request", str(exc)) from None
+    # A comment our contract refuses raises InvalidComment: a 400, as on every route (Coral
+    # logs the failed phase, and its later phases decide the comment).
     try:
         if staff and config.staff is StaffPolicy.APPROVE:
             model, policy = moderator.versions()
@@ -250,9 +249,6 @@ async def coral(request: web.Request) -> web.StreamResponse:
         else:
             # a withheld comment is decided in Coral's queue: it does not join ours
             result = await moderator.moderate(event, config.budget_seconds, queue_review=False)
-    except InvalidComment as exc:
-        # as on /api/v1/moderate: Coral logs the error and its later phases decide the comment
-        raise ApiError(400, "invalid_comment", f"{exc.reason.value}: {exc.detail}") from None
     except DecisionPending:
         return web.Response(status=204)  # no opinion in time: Coral moves on
     reply = answer(result.decision, config.on_approve)
